@@ -1,0 +1,38 @@
+//! Generates the server side of each API version from its OpenAPI document.
+//! All the work happens in `charter-codegen`; this only wires files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const VERSIONS: &[&str] = &["v1", "v2"];
+
+fn main() -> ExitCode {
+    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        eprintln!("OUT_DIR is not set");
+        return ExitCode::FAILURE;
+    };
+    for version in VERSIONS {
+        let spec_path = format!("openapi/{version}.yaml");
+        println!("cargo::rerun-if-changed={spec_path}");
+        if let Err(message) = generate(&spec_path, version, &out_dir) {
+            eprintln!("error: {spec_path}: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn generate(spec_path: &str, version: &str, out_dir: &std::path::Path) -> Result<(), String> {
+    let source = std::fs::read_to_string(spec_path).map_err(|e| e.to_string())?;
+    let settings = charter_codegen::Settings::new("crate::runtime", spec_path)
+        .replace("Problem", "crate::runtime::Problem")
+        .replace("ValidationError", "crate::runtime::Violation");
+    let code = charter_codegen::generate(&source, &settings).map_err(|e| e.to_string())?;
+    let json = charter_codegen::to_json(&source).map_err(|e| e.to_string())?;
+    write(&out_dir.join(format!("{version}.rs")), &code)?;
+    write(&out_dir.join(format!("{version}.json")), &json)
+}
+
+fn write(path: &std::path::Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))
+}

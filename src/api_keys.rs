@@ -1,0 +1,116 @@
+//! API keys: long-lived, scoped credentials for programs, shown once and
+//! stored only as a digest.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::{api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
+use crate::db::now;
+use crate::on_db;
+use crate::runtime::Problem;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    /// Comma-separated scope names.
+    pub scopes: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRow {
+    pub fn scope_list(&self) -> Vec<String> {
+        self.scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+macro_rules! api_key_columns {
+    () => {
+        "id, user_id, name, prefix, scopes, created_at, last_used_at"
+    };
+}
+
+/// Creates a key; the secret is returned here and never again.
+pub async fn create(
+    app: &App,
+    user: Uuid,
+    name: &str,
+    scopes: &[&str],
+) -> Result<(ApiKeyRow, String), Problem> {
+    let secret = new_api_key();
+    let sql = concat!(
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        api_key_columns!()
+    );
+    let row = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(Uuid::new_v4())
+        .bind(user)
+        .bind(name)
+        .bind(api_key_display_prefix(&secret))
+        .bind(secret_digest(&secret))
+        .bind(scopes.join(","))
+        .bind(now())
+        .fetch_one(pool)
+        .await)?;
+    Ok((row, secret))
+}
+
+pub async fn list(app: &App, user: Uuid) -> Result<Vec<ApiKeyRow>, Problem> {
+    let sql = concat!(
+        "SELECT ",
+        api_key_columns!(),
+        " FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY seq"
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(user).fetch_all(pool).await)?)
+}
+
+/// Revokes one of `user`'s keys; 404 for keys that are not theirs.
+pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
+    let revoked = on_db!(&app.db, pool => sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+        .bind(now())
+        .bind(id)
+        .bind(user)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if revoked == 0 {
+        return Err(Problem::not_found(
+            "You have no active API key with this id.",
+        ));
+    }
+    Ok(())
+}
+
+/// The active key a presented secret belongs to, recording its use.
+pub async fn authenticate(app: &App, secret: &str) -> Result<(ApiKeyRow, i64), Problem> {
+    let rejected = || Problem::unauthorized("The API key is invalid or revoked.");
+    if !api_key_well_formed(secret) {
+        return Err(rejected());
+    }
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        key: ApiKeyRow,
+        user_seq: i64,
+    }
+    let now = now();
+    let found: Option<Found> = on_db!(&app.db, pool => sqlx::query_as(
+        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL \
+         RETURNING id, user_id, name, prefix, scopes, created_at, last_used_at, \
+         (SELECT seq FROM users WHERE users.id = api_keys.user_id) AS user_seq")
+        .bind(now)
+        .bind(secret_digest(secret))
+        .fetch_optional(pool)
+        .await)?;
+    found.map(|f| (f.key, f.user_seq)).ok_or_else(rejected)
+}

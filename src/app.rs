@@ -1,0 +1,165 @@
+//! The application state shared by every request, and how it is built from
+//! configuration.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::auth::{Passwords, Tokens};
+use crate::db::{DEFAULT_SQLITE_PATH, Db};
+use crate::pagination::Cursors;
+
+/// Settings read from the environment.
+#[derive(Clone)]
+pub struct Config {
+    /// `postgres://…` or `sqlite:…`; the embedded SQLite file when unset.
+    pub database_url: Option<String>,
+    pub listen: SocketAddr,
+    /// Token signing secret (at least 32 bytes). Unset: a random one per
+    /// process, allowed only with the embedded database.
+    pub token_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &self.database_url.as_deref().map(redact_url))
+            .field("listen", &self.listen)
+            .field("token_secret", &self.token_secret.as_ref().map(|_| "<set>"))
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .finish()
+    }
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token_secret: None,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `DATABASE_URL`, `CHARTER_LISTEN`, `CHARTER_TOKEN_SECRET`,
+    /// `CHARTER_ACCESS_TOKEN_TTL` and `CHARTER_REFRESH_TOKEN_TTL` (seconds).
+    pub fn from_env() -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        config.database_url = var("DATABASE_URL");
+        if let Some(listen) = var("CHARTER_LISTEN") {
+            config.listen = listen
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CHARTER_LISTEN={listen}: {e}"))?;
+        }
+        config.token_secret = var("CHARTER_TOKEN_SECRET");
+        for (name, slot) in [
+            ("CHARTER_ACCESS_TOKEN_TTL", &mut config.access_token_ttl),
+            ("CHARTER_REFRESH_TOKEN_TTL", &mut config.refresh_token_ttl),
+        ] {
+            if let Some(value) = var(name) {
+                let seconds: u64 = value
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{name}={value}: {e}"))?;
+                anyhow::ensure!(seconds > 0, "{name} must be positive");
+                *slot = Duration::from_secs(seconds);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Everything a request handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub tokens: Tokens,
+    pub passwords: Passwords,
+    pub cursors: Cursors,
+}
+
+impl Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Connects to the database, runs migrations and prepares the keys.
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
+        };
+        let secret = match &config.token_secret {
+            Some(secret) => secret.clone().into_bytes(),
+            None if config.database_url.is_none() => {
+                tracing::warn!(
+                    "CHARTER_TOKEN_SECRET is not set: using a random signing secret; \
+                     tokens will not survive a restart. Set it for any real deployment."
+                );
+                crate::auth::random_secret(32).into_bytes()
+            }
+            None => anyhow::bail!(
+                "CHARTER_TOKEN_SECRET must be set (at least 32 bytes) when DATABASE_URL is set"
+            ),
+        };
+        let tokens = Tokens::new(&secret, config.access_token_ttl, config.refresh_token_ttl)?;
+        let db = Db::connect(&url).await?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let passwords = Passwords::new(workers)?;
+        Ok(App(Arc::new(Inner {
+            db,
+            tokens,
+            passwords,
+            cursors: Cursors::new(derive_key(&secret, b"charter cursor key")),
+        })))
+    }
+}
+
+/// A purpose-specific key derived from the main secret.
+fn derive_key(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://app:hunter2@db:5432/charter"),
+            "postgres://app:***@db:5432/charter"
+        );
+        assert_eq!(super::redact_url("sqlite:data/x.db"), "sqlite:data/x.db");
+    }
+}

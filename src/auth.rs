@@ -1,0 +1,280 @@
+//! Credentials: password hashing, access tokens (JWT), refresh tokens, API
+//! keys and the principal an authenticated request acts as.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::error::internal;
+use crate::runtime::Problem;
+
+/// Who an authenticated request acts for, and with which credential.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    /// The user's v1 integer id.
+    pub user_seq: i64,
+    pub via: CredentialKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CredentialKind {
+    AccessToken,
+    ApiKey { key_id: Uuid, scopes: Vec<String> },
+}
+
+/// Longest password accepted, checked before hashing so a huge input cannot
+/// make the hasher do unbounded work.
+pub const MAX_PASSWORD_BYTES: usize = 512;
+
+/// Argon2id hashing (OWASP parameters: m=19456 KiB, t=2, p=1) on the blocking
+/// pool, at most `permits` at a time so a login flood cannot starve other work.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password, verified when the user is unknown so
+    /// both login failures cost the same.
+    dummy_hash: Arc<str>,
+}
+
+impl Passwords {
+    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+        let random: [u8; 32] = rand::random();
+        let dummy = hash_blocking(&URL_SAFE_NO_PAD.encode(random))
+            .map_err(|e| anyhow::anyhow!("password hasher does not work: {e}"))?;
+        Ok(Passwords {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: dummy.into(),
+        })
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, Problem> {
+        check_length(password)?;
+        let password = password.to_owned();
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| internal("hasher closed", e))?;
+        tokio::task::spawn_blocking(move || hash_blocking(&password))
+            .await
+            .map_err(|e| internal("password hashing task failed", e))?
+            .map_err(|e| internal("password hashing failed", e))
+    }
+
+    /// Checks `password` against `hash`, or against a dummy hash when there is
+    /// no user, so the time taken does not reveal which case it was.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, Problem> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
+        let password = password.to_owned();
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| internal("hasher closed", e))?;
+        let matches = tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(|e| internal("password verification task failed", e))?;
+        Ok(known && matches)
+    }
+}
+
+fn check_length(password: &str) -> Result<(), Problem> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Problem::unprocessable(
+            "PASSWORD_TOO_LONG",
+            format!("Passwords are at most {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+fn hash_blocking(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: Uuid,
+    iat: i64,
+    exp: i64,
+    jti: Uuid,
+    typ: String,
+}
+
+const ACCESS_TYP: &str = "access";
+const ISSUER: &str = "charter";
+const AUDIENCE: &str = "charter-api";
+
+/// Signs and verifies access tokens (HS256; the algorithm is pinned).
+#[derive(Clone)]
+pub struct Tokens {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl Tokens {
+    /// `secret` must be at least 32 bytes (256 bits).
+    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "the token signing secret must be at least 32 bytes"
+        );
+        // The key id names the key without revealing it.
+        let kid = hex(&Sha256::digest(secret)[..6]);
+        Ok(Tokens {
+            kid,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            access_ttl,
+            refresh_ttl,
+        })
+    }
+
+    pub fn issue_access(&self, user_id: Uuid) -> Result<String, Problem> {
+        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            sub: user_id,
+            iat: now,
+            exp: now + ttl,
+            jti: Uuid::new_v4(),
+            typ: ACCESS_TYP.to_owned(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| internal("signing an access token failed", e))
+    }
+
+    /// The user an access token was issued to, if the token is genuine,
+    /// current and meant for this API.
+    pub fn verify_access(&self, token: &str) -> Result<Uuid, Problem> {
+        let invalid = || Problem::unauthorized("The access token is invalid or expired.");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(invalid());
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| invalid())?;
+        if data.claims.typ != ACCESS_TYP {
+            return Err(invalid());
+        }
+        Ok(data.claims.sub)
+    }
+
+    pub fn access_ttl_seconds(&self) -> i32 {
+        i32::try_from(self.access_ttl.as_secs()).unwrap_or(i32::MAX)
+    }
+}
+
+/// A random opaque secret, URL-safe.
+pub fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// SHA-256 of a high-entropy secret (refresh token, API key). Such secrets
+/// need no slow hash: they cannot be guessed from their digest.
+pub fn secret_digest(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+pub const API_KEY_PREFIX: &str = "chk_";
+const API_KEY_RANDOM_CHARS: usize = 43; // 32 random bytes, base64url
+const API_KEY_CHECK_CHARS: usize = 6;
+
+/// A new API key: `chk_` + 32 random bytes + a 6-character checksum, so
+/// secret scanners recognise it and typos are rejected without a lookup.
+pub fn new_api_key() -> String {
+    let random = random_secret(32);
+    let check = api_key_checksum(&random);
+    format!("{API_KEY_PREFIX}{random}{check}")
+}
+
+fn api_key_checksum(random: &str) -> String {
+    let digest = Sha256::digest(random.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..6])[..API_KEY_CHECK_CHARS].to_owned()
+}
+
+/// Whether `key` has the shape and checksum of a Charter API key.
+pub fn api_key_well_formed(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(API_KEY_PREFIX) else {
+        return false;
+    };
+    if rest.len() != API_KEY_RANDOM_CHARS + API_KEY_CHECK_CHARS || !rest.is_ascii() {
+        return false;
+    }
+    let (random, check) = rest.split_at(API_KEY_RANDOM_CHARS);
+    api_key_checksum(random) == check
+}
+
+/// The displayable start of a key (`chk_` and 8 characters).
+pub fn api_key_display_prefix(key: &str) -> String {
+    key.chars().take(API_KEY_PREFIX.len() + 8).collect()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_carry_a_checksum() {
+        let key = new_api_key();
+        assert!(key.starts_with("chk_"));
+        assert!(api_key_well_formed(&key));
+        let mut tampered = key.clone().into_bytes();
+        let last = tampered.len() - 10;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(!api_key_well_formed(
+            &String::from_utf8(tampered).unwrap_or_default()
+        ));
+        assert!(!api_key_well_formed("chk_short"));
+    }
+
+    #[test]
+    fn access_tokens_round_trip_and_reject_other_keys() {
+        let ttl = Duration::from_secs(60);
+        let tokens = Tokens::new(&[7u8; 32], ttl, ttl).expect("valid secret");
+        let other = Tokens::new(&[8u8; 32], ttl, ttl).expect("valid secret");
+        let user = Uuid::new_v4();
+        let token = tokens.issue_access(user).expect("signs");
+        assert_eq!(tokens.verify_access(&token).ok(), Some(user));
+        assert!(other.verify_access(&token).is_err());
+        assert!(Tokens::new(&[1u8; 16], ttl, ttl).is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Channels and their members. A private channel exists only for its
+//! members: to anyone else it is "not found", never "forbidden".
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::db::now;
+use crate::error::ResultExt;
+use crate::on_db;
+use crate::pagination::split_page;
+use crate::runtime::Problem;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChannelRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub name: String,
+    pub topic: Option<String>,
+    pub visibility: String,
+    pub owner_id: Uuid,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub channel_id: Uuid,
+    pub user_id: Uuid,
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// The columns of a channel, unqualified (for `RETURNING`).
+macro_rules! channel_returning {
+    () => {
+        "seq, id, name, topic, visibility, owner_id, version, created_at, updated_at"
+    };
+}
+
+macro_rules! channel_columns {
+    () => {
+        "c.seq, c.id, c.name, c.topic, c.visibility, c.owner_id, c.version, c.created_at, c.updated_at"
+    };
+}
+
+/// Who may see a channel: everyone for public ones, members for private ones.
+macro_rules! visible_to {
+    () => {
+        "(c.visibility = 'public' OR EXISTS \
+     (SELECT 1 FROM channel_members m WHERE m.channel_id = c.id AND m.user_id = $1))"
+    };
+}
+
+fn not_found() -> Problem {
+    Problem::not_found("No channel with this id is visible to you.")
+}
+
+impl ChannelRow {
+    pub fn is_owner(&self, user: Uuid) -> bool {
+        self.owner_id == user
+    }
+}
+
+pub async fn create(
+    app: &App,
+    owner: Uuid,
+    name: &str,
+    topic: Option<&str>,
+    visibility: &str,
+) -> Result<ChannelRow, Problem> {
+    let now = now();
+    let id = Uuid::new_v4();
+    let result = on_db!(&app.db, pool => {
+        let mut tx = pool.begin().await?;
+        let row: ChannelRow = sqlx::query_as(concat!("INSERT INTO channels (id, name, topic, visibility, owner_id, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
+             RETURNING ", channel_returning!()))
+            .bind(id)
+            .bind(name)
+            .bind(topic)
+            .bind(visibility)
+            .bind(owner)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)")
+            .bind(id)
+            .bind(owner)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    });
+    result.on_unique_violation(
+        "CHANNEL_NAME_TAKEN",
+        "A channel with this name already exists.",
+    )
+}
+
+/// The channel if `viewer` may see it; 404 otherwise.
+pub async fn visible(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Problem> {
+    let sql = concat!(
+        "SELECT ",
+        channel_columns!(),
+        " FROM channels c WHERE c.id = $2 AND ",
+        visible_to!()
+    );
+    let row: Option<ChannelRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.ok_or_else(not_found)
+}
+
+/// The channel if `viewer` owns it: 404 when invisible, 403 when visible but not theirs.
+pub async fn owned(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Problem> {
+    let channel = visible(app, viewer, id).await?;
+    if !channel.is_owner(viewer) {
+        return Err(Problem::forbidden("Only the channel's owner may do this."));
+    }
+    Ok(channel)
+}
+
+/// Channels visible to `viewer`, in creation order after `after_seq`.
+pub async fn list_visible(
+    app: &App,
+    viewer: Uuid,
+    after_seq: i64,
+    limit: usize,
+) -> Result<(Vec<ChannelRow>, bool), Problem> {
+    let sql = concat!(
+        "SELECT ",
+        channel_columns!(),
+        " FROM channels c WHERE c.seq > $2 AND ",
+        visible_to!(),
+        " ORDER BY c.seq LIMIT $3"
+    );
+    let rows = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(viewer)
+        .bind(after_seq)
+        .bind(limit as i64 + 1)
+        .fetch_all(pool)
+        .await)?;
+    Ok(split_page(rows, limit))
+}
+
+/// What an update changes; `None` leaves a field as it is.
+pub struct ChannelChanges<'a> {
+    pub name: Option<&'a str>,
+    pub topic: Option<Option<&'a str>>,
+}
+
+/// Applies `changes` if the channel is still at `expected_version`; `None`
+/// means it changed meanwhile.
+pub async fn update(
+    app: &App,
+    channel: &ChannelRow,
+    expected_version: i64,
+    changes: ChannelChanges<'_>,
+) -> Result<Option<ChannelRow>, Problem> {
+    let name = changes.name.unwrap_or(&channel.name);
+    let topic = match changes.topic {
+        Some(topic) => topic,
+        None => channel.topic.as_deref(),
+    };
+    let sql = concat!(
+        "UPDATE channels SET name = $1, topic = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $4 AND version = $5 RETURNING ",
+        channel_returning!()
+    );
+    on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(name)
+        .bind(topic)
+        .bind(now())
+        .bind(channel.id)
+        .bind(expected_version)
+        .fetch_optional(pool)
+        .await)
+    .on_unique_violation(
+        "CHANNEL_NAME_TAKEN",
+        "A channel with this name already exists.",
+    )
+}
+
+/// Deletes the channel (with its members and messages) if still at `expected_version`.
+pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, Problem> {
+    let deleted = on_db!(&app.db, pool => sqlx::query("DELETE FROM channels WHERE id = $1 AND version = $2")
+        .bind(id)
+        .bind(expected_version)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(deleted == 1)
+}
+
+/// Adds `user` to the channel; `false` when they already were a member.
+pub async fn add_member(
+    app: &App,
+    channel: Uuid,
+    user: Uuid,
+) -> Result<(MemberRow, bool), Problem> {
+    let now = now();
+    let inserted = on_db!(&app.db, pool => sqlx::query(
+        "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
+         ON CONFLICT (channel_id, user_id) DO NOTHING")
+        .bind(channel)
+        .bind(user)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+    .on_foreign_key_violation("USER_NOT_FOUND", "No user has this id.")?;
+    let member = member(app, channel, user)
+        .await?
+        .ok_or_else(|| Problem::not_found("The membership vanished; retry."))?;
+    Ok((member, inserted == 1))
+}
+
+pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<MemberRow>, Problem> {
+    Ok(on_db!(&app.db, pool => sqlx::query_as(
+        "SELECT channel_id, user_id, role, joined_at FROM channel_members WHERE channel_id = $1 AND user_id = $2")
+        .bind(channel)
+        .bind(user)
+        .fetch_optional(pool)
+        .await)?)
+}
+
+pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool, Problem> {
+    let removed = on_db!(&app.db, pool => sqlx::query(
+        "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'")
+        .bind(channel)
+        .bind(user)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(removed == 1)
+}

@@ -1,0 +1,106 @@
+//! The database: SQLite (embedded default) or PostgreSQL, behind one type.
+//! Queries are written once in SQL both engines accept and run through
+//! [`on_db!`], which instantiates them for the pool at hand.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The embedded database used when no `DATABASE_URL` is configured.
+pub const DEFAULT_SQLITE_PATH: &str = "data/charter.db";
+
+impl Db {
+    /// Connects to `url` (`postgres://…` or `sqlite:…`) and applies migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Db::Postgres(pool)
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let options = if path == ":memory:" {
+                SqliteConnectOptions::from_str("sqlite::memory:")?
+            } else {
+                if let Some(dir) = Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                }
+                SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+            };
+            let options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            // An in-memory database lives as long as its one connection.
+            let max = if path == ":memory:" { 1 } else { 8 };
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Db::Sqlite(pool)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}
+
+/// The current time at the precision both backends store (microseconds), so
+/// a value reads back exactly as it was written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,180 @@
+//! The HTTP surface: the generated routers of both versions over one [`App`],
+//! the unversioned routes, and the layers every request passes through.
+
+mod v1;
+mod v2;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
+
+use crate::api;
+use crate::app::App;
+use crate::auth::{CredentialKind, Principal, hex};
+use crate::runtime::{self, Authenticator, Credential, Problem, RequestContext};
+
+impl Authenticator for App {
+    type Principal = Principal;
+
+    async fn authenticate(
+        &self,
+        ctx: &RequestContext,
+        credential: Credential,
+    ) -> Result<Principal, Problem> {
+        match credential {
+            Credential::Bearer { token, .. } => {
+                let user_id = self.tokens.verify_access(&token)?;
+                let user = crate::users::find(self, user_id)
+                    .await?
+                    .ok_or_else(|| Problem::unauthorized("The account no longer exists."))?;
+                Ok(Principal {
+                    user_id,
+                    user_seq: user.seq,
+                    via: CredentialKind::AccessToken,
+                })
+            }
+            Credential::ApiKey { key, .. } => {
+                let (row, user_seq) = crate::api_keys::authenticate(self, &key).await?;
+                let scopes = row.scope_list();
+                // Reads need the `read` scope, everything else `write`.
+                let needed = match ctx.operation.method {
+                    "GET" | "HEAD" => "read",
+                    _ => "write",
+                };
+                if !scopes.iter().any(|s| s == needed) {
+                    return Err(Problem::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "INSUFFICIENT_SCOPE",
+                    )
+                    .with_detail(format!("This API key lacks the `{needed}` scope.")));
+                }
+                Ok(Principal {
+                    user_id: row.user_id,
+                    user_seq,
+                    via: CredentialKind::ApiKey {
+                        key_id: row.id,
+                        scopes,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// The whole service: both API versions, health and the published specs.
+pub fn router(app: App) -> Router {
+    api::v1::router(app.clone())
+        .merge(api::v2::router(app))
+        .route("/healthz", get(healthz))
+        .route("/openapi/v1.yaml", get(|| spec(api::V1_YAML, YAML)))
+        .route("/openapi/v1.json", get(|| spec(api::V1_JSON, JSON)))
+        .route("/openapi/v2.yaml", get(|| spec(api::V2_YAML, YAML)))
+        .route("/openapi/v2.json", get(|| spec(api::V2_JSON, JSON)))
+        .fallback(runtime::not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(runtime::problem_layer))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(PropagateRequestIdLayer::new(runtime::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(runtime::REQUEST_ID, MakeRequestUuid))
+}
+
+/// 405 keeps axum's `Allow` header; the problem layer supplies the body.
+async fn method_not_allowed() -> Response {
+    axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response()
+}
+
+const YAML: &str = "application/yaml";
+const JSON: &str = "application/json";
+
+async fn spec(body: &'static str, content_type: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// Serves `app` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, app: App) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// A strong entity tag for one representation (`kind`) of a row at a version.
+pub fn etag(kind: &str, id: Uuid, version: i64) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update(id.as_bytes());
+    hasher.update(version.to_be_bytes());
+    format!("\"{}\"", hex(&hasher.finalize()[..12]))
+}
+
+/// `If-None-Match` (weak comparison): whether the client's copy is current.
+pub fn none_match_hits(header: Option<&str>, current: &str) -> bool {
+    let Some(header) = header else {
+        return false;
+    };
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
+}
+
+/// `If-Match` (strong comparison): `Ok` when absent or matching, 412 otherwise.
+pub fn check_if_match(header: Option<&str>, current: &str) -> Result<(), Problem> {
+    let Some(header) = header else {
+        return Ok(());
+    };
+    let matches = header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == current);
+    if matches {
+        Ok(())
+    } else {
+        Err(Problem::precondition_failed(
+            "The resource has changed since you read it (If-Match does not match its ETag).",
+        ))
+    }
+}
+
+/// 412 for a conditional write that lost a race with another change.
+pub fn changed_meanwhile() -> Problem {
+    Problem::precondition_failed("The resource changed while the request was applied; re-read it.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditional_headers_follow_rfc_9110() {
+        let tag = etag("user", Uuid::nil(), 1);
+        assert!(none_match_hits(Some(&format!("W/{tag}")), &tag));
+        assert!(none_match_hits(Some("*"), &tag));
+        assert!(!none_match_hits(Some("\"other\""), &tag));
+        assert!(check_if_match(None, &tag).is_ok());
+        assert!(check_if_match(Some(&format!("\"x\", {tag}")), &tag).is_ok());
+        assert!(check_if_match(Some(&format!("W/{tag}")), &tag).is_err());
+        assert_ne!(etag("user", Uuid::nil(), 1), etag("user", Uuid::nil(), 2));
+        assert_ne!(etag("me", Uuid::nil(), 1), etag("user", Uuid::nil(), 1));
+    }
+}

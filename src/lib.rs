@@ -1,0 +1,46 @@
+//! Charter: a real-time messaging API served from its OpenAPI contract.
+//!
+//! `openapi/v1.yaml` and `openapi/v2.yaml` define the wire format; `build.rs`
+//! generates [`api::v1`] and [`api::v2`] from them (models, the `Api` traits
+//! and routers). [`http`] implements those traits over the domain modules
+//! ([`users`], [`channels`], [`messages`], [`api_keys`]), which store data
+//! through [`db`] in SQLite or PostgreSQL.
+
+pub mod api_keys;
+pub mod app;
+pub mod auth;
+pub mod channels;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod messages;
+pub mod pagination;
+pub mod runtime;
+pub mod users;
+
+/// The code generated from the OpenAPI documents, one module per version.
+pub mod api {
+    #[allow(clippy::all, clippy::pedantic, dead_code, unused_imports)]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/v1.rs"));
+    }
+
+    #[allow(clippy::all, clippy::pedantic, dead_code, unused_imports)]
+    pub mod v2 {
+        include!(concat!(env!("OUT_DIR"), "/v2.rs"));
+    }
+
+    /// The specs as written, and as JSON for API portals.
+    pub const V1_YAML: &str = include_str!("../openapi/v1.yaml");
+    pub const V2_YAML: &str = include_str!("../openapi/v2.yaml");
+    pub const V1_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/v1.json"));
+    pub const V2_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/v2.json"));
+
+    /// Compiles every request schema of both versions.
+    pub fn check_schemas() -> Result<(), String> {
+        v1::check_schemas()?;
+        v2::check_schemas()
+    }
+}
+
+pub use app::{App, Config};

@@ -1,0 +1,195 @@
+//! Messages in channels, with idempotent creation.
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::db::now;
+use crate::on_db;
+use crate::pagination::split_page;
+use crate::runtime::Problem;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct MessageRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub author_id: Uuid,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+macro_rules! message_columns {
+    () => {
+        "seq, id, channel_id, author_id, body, created_at"
+    };
+}
+
+/// How long an `Idempotency-Key` is remembered.
+pub fn idempotency_window() -> Duration {
+    Duration::hours(24)
+}
+
+/// Posts a message. With an idempotency key, a retry with the same key and
+/// the same request replays the first result; the same key with a different
+/// request is rejected.
+pub async fn create(
+    app: &App,
+    channel: Uuid,
+    author: Uuid,
+    body: &str,
+    idempotency_key: Option<&str>,
+) -> Result<MessageRow, Problem> {
+    let Some(key) = idempotency_key else {
+        return insert(app, channel, author, body).await;
+    };
+    let request_hash = {
+        let mut hasher = Sha256::new();
+        hasher.update(channel.as_bytes());
+        hasher.update(body.as_bytes());
+        hasher.finalize().to_vec()
+    };
+    // Two attempts: a concurrent request with the same key may win the insert,
+    // in which case its stored result is replayed.
+    for _ in 0..2 {
+        if let Some(replayed) = replay(app, author, key, &request_hash).await? {
+            return Ok(replayed);
+        }
+        let now = now();
+        let id = Uuid::new_v4();
+        let outcome = on_db!(&app.db, pool => {
+            let mut tx = pool.begin().await?;
+            let row: MessageRow = sqlx::query_as(concat!("INSERT INTO messages (id, channel_id, author_id, body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING ", message_columns!()))
+                .bind(id)
+                .bind(channel)
+                .bind(author)
+                .bind(body)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let stored = serde_json::to_string(&row).unwrap_or_default();
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, response_body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING")
+                .bind(author)
+                .bind(key)
+                .bind(&request_hash)
+                .bind(stored)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if claimed == 1 {
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some(row))
+            } else {
+                tx.rollback().await?;
+                Ok(None)
+            }
+        })?;
+        if let Some(row) = outcome {
+            return Ok(row);
+        }
+    }
+    Err(Problem::conflict(
+        "IDEMPOTENCY_CONFLICT",
+        "A concurrent request with this Idempotency-Key is in progress; retry.",
+    ))
+}
+
+async fn replay(
+    app: &App,
+    user: Uuid,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<Option<MessageRow>, Problem> {
+    let stored: Option<(Vec<u8>, String, DateTime<Utc>)> = on_db!(&app.db, pool => sqlx::query_as(
+        "SELECT request_hash, response_body, created_at FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+        .bind(user)
+        .bind(key)
+        .fetch_optional(pool)
+        .await)?;
+    let Some((hash, response, created_at)) = stored else {
+        return Ok(None);
+    };
+    if created_at + idempotency_window() < now() {
+        // Expired: forget it and treat the request as new.
+        on_db!(&app.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+            .bind(user)
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        return Ok(None);
+    }
+    if hash != request_hash {
+        return Err(Problem::unprocessable(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was used with a different request.",
+        ));
+    }
+    serde_json::from_str(&response)
+        .map(Some)
+        .map_err(|e| crate::error::internal("stored idempotent response is unreadable", e))
+}
+
+async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<MessageRow, Problem> {
+    let sql = concat!(
+        "INSERT INTO messages (id, channel_id, author_id, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        message_columns!()
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(Uuid::new_v4())
+        .bind(channel)
+        .bind(author)
+        .bind(body)
+        .bind(now())
+        .fetch_one(pool)
+        .await)?)
+}
+
+/// Messages of a channel, newest first, older than `before_seq`.
+pub async fn list_before(
+    app: &App,
+    channel: Uuid,
+    before_seq: i64,
+    limit: usize,
+) -> Result<(Vec<MessageRow>, bool), Problem> {
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE channel_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+    );
+    let rows = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(channel)
+        .bind(before_seq)
+        .bind(limit as i64 + 1)
+        .fetch_all(pool)
+        .await)?;
+    Ok(split_page(rows, limit))
+}
+
+pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRow>, Problem> {
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE channel_id = $1 AND id = $2"
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(channel)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?)
+}
+
+pub async fn delete(app: &App, id: Uuid) -> Result<(), Problem> {
+    on_db!(&app.db, pool => sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! Accounts: registration, login, sessions (refresh tokens), profiles.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::{random_secret, secret_digest};
+use crate::db::now;
+use crate::error::ResultExt;
+use crate::on_db;
+use crate::pagination::split_page;
+use crate::runtime::Problem;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! user_columns {
+    () => {
+        "seq, id, email, full_name, version, created_at, updated_at"
+    };
+}
+
+/// Emails are compared case-insensitively: they are stored lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A freshly issued session: an access token and the refresh token that renews it.
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub async fn register(
+    app: &App,
+    email: &str,
+    full_name: &str,
+    password: &str,
+) -> Result<UserRow, Problem> {
+    let hash = app.passwords.hash(password).await?;
+    let now = now();
+    let sql = concat!(
+        "INSERT INTO users (id, email, full_name, password_hash, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING ",
+        user_columns!()
+    );
+    on_db!(&app.db, pool => sqlx::query_as::<_, UserRow>(sql)
+        .bind(Uuid::new_v4())
+        .bind(normalize_email(email))
+        .bind(full_name)
+        .bind(hash)
+        .bind(now)
+        .fetch_one(pool)
+        .await)
+    .on_unique_violation(
+        "EMAIL_TAKEN",
+        "An account with this email address already exists.",
+    )
+}
+
+/// Checks credentials. Unknown email and wrong password fail identically.
+pub async fn authenticate_password(
+    app: &App,
+    email: &str,
+    password: &str,
+) -> Result<UserRow, Problem> {
+    #[derive(sqlx::FromRow)]
+    struct Credentials {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_hash: String,
+    }
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        ", password_hash FROM users WHERE email = $1"
+    );
+    let email = normalize_email(email);
+    let found: Option<Credentials> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(&email)
+        .fetch_optional(pool)
+        .await)?;
+    let hash = found.as_ref().map(|c| c.password_hash.as_str());
+    let valid = app.passwords.verify(password, hash).await?;
+    match found {
+        Some(credentials) if valid => Ok(credentials.user),
+        _ => Err(
+            Problem::unauthorized("The email address or password is incorrect.")
+                .with_title("Invalid credentials"),
+        ),
+    }
+}
+
+pub async fn find(app: &App, id: Uuid) -> Result<Option<UserRow>, Problem> {
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+}
+
+pub async fn find_by_seq(app: &App, seq: i64) -> Result<Option<UserRow>, Problem> {
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE seq = $1");
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(seq).fetch_optional(pool).await)?)
+}
+
+pub async fn get(app: &App, id: Uuid) -> Result<UserRow, Problem> {
+    find(app, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("No user has this id."))
+}
+
+/// Users in id order after `after_seq`; returns the page and whether more follow.
+pub async fn list_after(
+    app: &App,
+    after_seq: i64,
+    limit: usize,
+) -> Result<(Vec<UserRow>, bool), Problem> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE seq > $1 ORDER BY seq LIMIT $2"
+    );
+    let rows = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(after_seq)
+        .bind(limit as i64 + 1)
+        .fetch_all(pool)
+        .await)?;
+    Ok(split_page(rows, limit))
+}
+
+/// Users in id order, skipping `offset` (the legacy v1 listing).
+pub async fn list_offset(app: &App, offset: i64, limit: i64) -> Result<Vec<UserRow>, Problem> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users ORDER BY seq LIMIT $1 OFFSET $2"
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await)?)
+}
+
+/// Changes the display name if the row is still at `expected_version`;
+/// `None` means someone changed it first.
+pub async fn update_full_name(
+    app: &App,
+    id: Uuid,
+    expected_version: i64,
+    full_name: &str,
+) -> Result<Option<UserRow>, Problem> {
+    let sql = concat!(
+        "UPDATE users SET full_name = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND version = $4 RETURNING ",
+        user_columns!()
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(full_name)
+        .bind(now())
+        .bind(id)
+        .bind(expected_version)
+        .fetch_optional(pool)
+        .await)?)
+}
+
+/// Replaces the password after checking the current one, and ends every
+/// session of the user.
+pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> Result<(), Problem> {
+    let stored: Option<(String,)> = on_db!(&app.db, pool =>
+        sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+    let stored = stored.ok_or_else(|| Problem::unauthorized("The account no longer exists."))?;
+    if !app.passwords.verify(current, Some(&stored.0)).await? {
+        return Err(
+            Problem::forbidden("The current password is incorrect.").with_title("Wrong password")
+        );
+    }
+    let hash = app.passwords.hash(new).await?;
+    let now = now();
+    on_db!(&app.db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+            .bind(&hash)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })?;
+    Ok(())
+}
+
+/// Starts a session (a new refresh-token family) for `user`.
+pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
+    let refresh_token = random_secret(32);
+    let now = now();
+    let expires = now + app.tokens.refresh_ttl;
+    on_db!(&app.db, pool => sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5)")
+        .bind(secret_digest(&refresh_token))
+        .bind(Uuid::new_v4())
+        .bind(user)
+        .bind(expires)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(Session {
+        access_token: app.tokens.issue_access(user)?,
+        refresh_token,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    seq: i64,
+    family_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Exchanges a refresh token for a new session in the same family. A token
+/// that was already exchanged revokes its whole family (it has leaked).
+pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem> {
+    let rejected = || Problem::unauthorized("The refresh token is invalid, expired or revoked.");
+    let digest = secret_digest(refresh_token);
+    let now = now();
+    let new_token = random_secret(32);
+    let expires = now + app.tokens.refresh_ttl;
+    let outcome: Result<Uuid, bool> = on_db!(&app.db, pool => {
+        let mut tx = pool.begin().await?;
+        let row: Option<RefreshRow> = sqlx::query_as(
+            "SELECT seq, family_id, user_id, expires_at, used_at, revoked_at \
+             FROM refresh_tokens WHERE token_hash = $1")
+            .bind(&digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let outcome = match row {
+            None => Err(false),
+            Some(row) if row.revoked_at.is_some() || row.expires_at <= now => Err(false),
+            Some(row) if row.used_at.is_some() => {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(row.family_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Err(true)
+            }
+            Some(row) => {
+                // Mark it used only if nobody else did meanwhile.
+                let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE seq = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(row.seq)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if claimed == 1 {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)")
+                        .bind(secret_digest(&new_token))
+                        .bind(row.family_id)
+                        .bind(row.user_id)
+                        .bind(expires)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok(row.user_id)
+                } else {
+                    Err(false)
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(outcome)
+    })?;
+    match outcome {
+        Ok(user) => Ok(Session {
+            access_token: app.tokens.issue_access(user)?,
+            refresh_token: new_token,
+        }),
+        Err(reused) => {
+            if reused {
+                tracing::warn!(
+                    "a rotated refresh token was presented again; its family is revoked"
+                );
+            }
+            Err(rejected())
+        }
+    }
+}
+
+/// Ends the session a refresh token belongs to, if it is the caller's. Like
+/// RFC 7009 revocation it is idempotent: an unknown or already revoked token
+/// is not an error, and another user's token is left alone.
+pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Problem> {
+    let digest = secret_digest(refresh_token);
+    on_db!(&app.db, pool => sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2 \
+         AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $3)")
+        .bind(now())
+        .bind(user)
+        .bind(&digest)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
