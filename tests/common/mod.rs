@@ -1,0 +1,262 @@
+//! Test harness: a real Charter server on 127.0.0.1:0 over a database of the
+//! test's own, driven through `charter-client`.
+//!
+//! Every contract test runs against SQLite; when `TEST_DATABASE_URL` is set it
+//! runs against PostgreSQL too, each test in a database created for it. If
+//! that variable is set but PostgreSQL is unreachable, the test fails.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use charter::{App, Config};
+use charter_client::{Credentials, Error, v1, v2};
+use sqlx::Connection;
+
+pub use charter_client::v2::types;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per available backend.
+#[macro_export]
+macro_rules! contract_test {
+    ($name:ident, |$server:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($server: $crate::common::TestServer) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::common::run($crate::common::Backend::Sqlite, body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::common::run($crate::common::Backend::Postgres, body).await;
+            }
+        }
+    };
+}
+
+/// The running server under test.
+pub struct TestServer {
+    pub base: String,
+    pub app: App,
+    pub backend: Backend,
+}
+
+/// A registered user with a live session.
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub client: v2::Client,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Where the test's database lives, so it can be removed afterwards.
+enum Store {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+pub async fn run<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(TestServer) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (url, store) = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("charter-test-{}", uuid::Uuid::new_v4()));
+            (format!("sqlite:{}/charter.db", dir.display()), Store::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let Some(admin_url) = std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+            else {
+                eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL variant does not run");
+                return;
+            };
+            let name = format!("charter_t_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+            let _ = admin.close().await;
+            (database_url(&admin_url, &name), Store::Postgres { admin_url, name })
+        }
+    };
+    let config = Config {
+        database_url: Some(url),
+        token_secret: Some("test-secret-test-secret-test-secret-0123".to_owned()),
+        ..Config::default()
+    };
+    let app = App::build(&config).await.expect("build the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port");
+    let base = format!("http://{}", listener.local_addr().expect("local address"));
+    let server = tokio::spawn(charter::http::serve(listener, app.clone()));
+    let outcome = tokio::spawn(body(TestServer {
+        base,
+        app: app.clone(),
+        backend,
+    }))
+    .await;
+    server.abort();
+    app.db.close().await;
+    match store {
+        Store::Sqlite(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Store::Postgres { admin_url, name } => {
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await;
+            }
+        }
+    }
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// `admin_url` with its database name replaced by `name`.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    match base[scheme_end..].find('/') {
+        Some(slash) => format!("{}/{name}{query}", &base[..scheme_end + slash]),
+        None => format!("{base}/{name}{query}"),
+    }
+}
+
+impl TestServer {
+    pub fn anonymous(&self) -> v2::Client {
+        v2::Client::new(&self.base)
+    }
+
+    pub fn anonymous_v1(&self) -> v1::Client {
+        v1::Client::new(&self.base)
+    }
+
+    pub fn with(&self, credentials: Credentials) -> v2::Client {
+        charter_client::v2_client(&self.base, &credentials).expect("client")
+    }
+
+    pub fn v1_with_token(&self, token: &str) -> v1::Client {
+        charter_client::v1_client(&self.base, &Credentials::Bearer(token.to_owned()))
+            .expect("client")
+    }
+
+    /// Registers a user and logs in.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let email = format!("{}-{}@example.com", name.to_lowercase(), uuid::Uuid::new_v4().simple());
+        let me = self
+            .anonymous()
+            .register()
+            .body(types::RegisterRequest {
+                email: email.parse().expect("email"),
+                full_name: name.parse().expect("name"),
+                password: PASSWORD.parse().expect("password"),
+            })
+            .send()
+            .await
+            .expect("register")
+            .into_inner();
+        let tokens = self
+            .anonymous()
+            .login()
+            .body(types::LoginRequest {
+                email: email.parse().expect("email"),
+                password: PASSWORD.parse().expect("password"),
+            })
+            .send()
+            .await
+            .expect("login")
+            .into_inner();
+        TestUser {
+            id: me.id,
+            email,
+            password: PASSWORD.to_owned(),
+            client: self.with(Credentials::Bearer(tokens.access_token.clone())),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token.to_string(),
+        }
+    }
+
+    /// A raw HTTP client for requests the typed client cannot express
+    /// (malformed JSON, wrong types, unknown fields).
+    pub fn raw(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The problem a failed call returned, checked against the expected status
+/// and code.
+pub fn problem<T: std::fmt::Debug>(
+    result: Result<charter_client::ResponseValue<T>, Error<types::Problem>>,
+    status: u16,
+    code: &str,
+) -> types::Problem {
+    match result {
+        Err(Error::ErrorResponse(response)) => {
+            assert_eq!(response.status().as_u16(), status, "status of {response:?}");
+            let problem = response.into_inner();
+            assert_eq!(problem.status, i32::from(status));
+            assert_eq!(problem.code.as_str(), code, "{problem:?}");
+            assert!(!problem.request_id.is_empty());
+            problem
+        }
+        other => panic!("expected a {status} {code} problem, got {other:?}"),
+    }
+}
+
+/// Same as [`problem`] for the v1 client.
+pub fn problem_v1<T: std::fmt::Debug>(
+    result: Result<charter_client::ResponseValue<T>, Error<v1::types::Problem>>,
+    status: u16,
+    code: &str,
+) -> v1::types::Problem {
+    match result {
+        Err(Error::ErrorResponse(response)) => {
+            assert_eq!(response.status().as_u16(), status, "status of {response:?}");
+            for header in ["deprecation", "sunset", "link"] {
+                assert!(response.headers().contains_key(header), "v1 problem lacks {header}");
+            }
+            let problem = response.into_inner();
+            assert_eq!(problem.code.as_str(), code, "{problem:?}");
+            problem
+        }
+        other => panic!("expected a {status} {code} problem, got {other:?}"),
+    }
+}
+
+/// The pointers named by a validation problem.
+pub fn pointers(problem: &types::Problem) -> Vec<String> {
+    problem.errors.iter().map(|e| e.pointer.to_string()).collect()
+}

@@ -1,0 +1,182 @@
+//! Contract tests of the legacy v1 API, through the generated client.
+//! One `contract_test!` per operation, named after its operationId.
+
+mod common;
+
+use charter_client::v1::types as t1;
+use common::{PASSWORD, TestServer, problem_v1};
+
+fn deprecation_headers(headers: &reqwest::header::HeaderMap) {
+    assert_eq!(headers["deprecation"], "@1767225600");
+    assert_eq!(headers["sunset"], "Wed, 30 Jun 2027 23:59:59 GMT");
+    let link = headers["link"].to_str().unwrap_or_default();
+    assert!(link.contains("rel=\"deprecation\""), "{link}");
+}
+
+async fn v1_token(server: &TestServer, email: &str) -> String {
+    server
+        .anonymous_v1()
+        .login()
+        .body(t1::LoginRequest {
+            email: email.parse().expect("email"),
+            password: PASSWORD.parse().expect("password"),
+        })
+        .send()
+        .await
+        .expect("v1 login")
+        .into_inner()
+        .access_token
+}
+
+contract_test!(create_user, |server| {
+    let client = server.anonymous_v1();
+    let new_user = t1::NewUser {
+        name: "Grace".parse().expect("name"),
+        email: "grace@example.com".parse().expect("email"),
+        password: PASSWORD.parse().expect("password"),
+    };
+    let created = client
+        .create_user()
+        .body(new_user.clone())
+        .send()
+        .await
+        .expect("create user");
+    assert_eq!(created.status().as_u16(), 201);
+    deprecation_headers(created.headers());
+    let location = created.headers()["location"].to_str().unwrap_or_default().to_owned();
+    let user = created.into_inner();
+    assert_eq!(location, format!("/api/v1/users/{}", user.id));
+    assert_eq!(user.name.as_str(), "Grace");
+
+    // The same email again conflicts; the stored account is untouched.
+    problem_v1(client.create_user().body(new_user).send().await, 409, "EMAIL_TAKEN");
+
+    // v1 and v2 are views of the same row.
+    let token = v1_token(&server, "grace@example.com").await;
+    let me = server.v1_with_token(&token).get_me().send().await.expect("me");
+    assert_eq!(me.id, user.id);
+});
+
+contract_test!(login, |server| {
+    let alice = server.user("Alice").await;
+    let client = server.anonymous_v1();
+    let token = client
+        .login()
+        .body(t1::LoginRequest {
+            email: alice.email.parse().expect("email"),
+            password: PASSWORD.parse().expect("password"),
+        })
+        .send()
+        .await
+        .expect("login");
+    deprecation_headers(token.headers());
+    let token = token.into_inner();
+    assert!(token.expires_in.get() > 0);
+    assert_eq!(token.token_type, t1::TokenTokenType::Bearer);
+
+    let wrong = client
+        .login()
+        .body(t1::LoginRequest {
+            email: alice.email.parse().expect("email"),
+            password: "not the password".parse().expect("password"),
+        })
+        .send()
+        .await;
+    problem_v1(wrong, 401, "UNAUTHORIZED");
+});
+
+contract_test!(get_me, |server| {
+    let alice = server.user("Alice").await;
+    let token = v1_token(&server, &alice.email).await;
+    let me = server.v1_with_token(&token).get_me().send().await.expect("me");
+    deprecation_headers(me.headers());
+    let me = me.into_inner();
+    assert_eq!(me.name.as_str(), "Alice");
+    assert_eq!(me.email.as_str(), alice.email);
+
+    problem_v1(server.anonymous_v1().get_me().send().await, 401, "UNAUTHORIZED");
+    // A v2 access token works on v1: one account, one session model.
+    let via_v2 = server.v1_with_token(&alice.access_token).get_me().send().await;
+    assert_eq!(via_v2.expect("v2 token on v1").id, me.id);
+});
+
+contract_test!(get_user, |server| {
+    let alice = server.user("Alice").await;
+    let bob = server.user("Bob").await;
+    let token = v1_token(&server, &alice.email).await;
+    let client = server.v1_with_token(&token);
+    let bob_v1 = client
+        .list_users()
+        .limit(std::num::NonZeroU64::new(100).expect("nonzero"))
+        .send()
+        .await
+        .expect("list")
+        .into_inner()
+        .users
+        .into_iter()
+        .find(|u| u.name.as_str() == "Bob")
+        .expect("bob is listed");
+    let fetched = client.get_user().id(bob_v1.id).send().await.expect("get user");
+    deprecation_headers(fetched.headers());
+    assert_eq!(fetched.into_inner(), bob_v1);
+    let _ = bob;
+
+    problem_v1(client.get_user().id(999_999).send().await, 404, "NOT_FOUND");
+    // Ids the typed client refuses to send still get a problem from the server.
+    for bad in ["0", "abc", "99999999999999999999"] {
+        let response = server
+            .raw()
+            .get(server.url(&format!("/api/v1/users/{bad}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("raw request");
+        assert_eq!(response.status().as_u16(), 422, "id {bad}");
+        deprecation_headers(response.headers());
+        let body: serde_json::Value = response.json().await.expect("problem body");
+        assert_eq!(body["errors"][0]["pointer"], "#/id");
+    }
+    problem_v1(server.anonymous_v1().get_user().id(1).send().await, 401, "UNAUTHORIZED");
+});
+
+contract_test!(list_users, |server| {
+    let alice = server.user("Alice").await;
+    for name in ["Bob", "Carol", "Dan"] {
+        server.user(name).await;
+    }
+    let token = v1_token(&server, &alice.email).await;
+    let client = server.v1_with_token(&token);
+    let first = client
+        .list_users()
+        .limit(std::num::NonZeroU64::new(2).expect("nonzero"))
+        .send()
+        .await
+        .expect("page 1");
+    deprecation_headers(first.headers());
+    let first = first.into_inner();
+    assert_eq!(first.users.len(), 2);
+    assert_eq!((first.limit.get(), first.offset), (2, 0));
+    let second = client
+        .list_users()
+        .limit(std::num::NonZeroU64::new(2).expect("nonzero"))
+        .offset(2)
+        .send()
+        .await
+        .expect("page 2")
+        .into_inner();
+    let names: Vec<_> = first
+        .users
+        .iter()
+        .chain(&second.users)
+        .map(|u| u.name.to_string())
+        .collect();
+    assert_eq!(names, ["Alice", "Bob", "Carol", "Dan"]);
+
+    let too_big = client
+        .list_users()
+        .limit(std::num::NonZeroU64::new(101).expect("nonzero"))
+        .send()
+        .await;
+    let problem = problem_v1(too_big, 422, "VALIDATION_FAILED");
+    assert_eq!(problem.errors[0].pointer.as_str(), "#/limit");
+});
