@@ -19,15 +19,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // The generator's edge-case specs, compiled and exercised by
+    // tests/generated_edge_cases.rs against this crate's runtime.
+    for name in EDGE_CASES {
+        let spec_path = format!("codegen/tests/specs/{name}.yaml");
+        println!("cargo::rerun-if-changed={spec_path}");
+        let result = std::fs::read_to_string(&spec_path)
+            .map_err(|e| e.to_string())
+            .and_then(|source| {
+                charter_codegen::generate(&source, &settings("charter::runtime", &spec_path))
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|code| write(&out_dir.join(format!("{name}.rs")), &code));
+        if let Err(message) = result {
+            eprintln!("error: {spec_path}: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
+}
+
+const EDGE_CASES: &[&str] = &["edge_schemas", "edge_parameters"];
+
+fn settings(runtime: &str, spec_path: &str) -> charter_codegen::Settings {
+    charter_codegen::Settings::new(runtime, spec_path)
+        .replace("Problem", &format!("{runtime}::Problem"))
+        .replace("ValidationError", &format!("{runtime}::Violation"))
 }
 
 fn generate(spec_path: &str, version: &str, out_dir: &std::path::Path) -> Result<(), String> {
     let source = std::fs::read_to_string(spec_path).map_err(|e| e.to_string())?;
-    let settings = charter_codegen::Settings::new("crate::runtime", spec_path)
-        .replace("Problem", "crate::runtime::Problem")
-        .replace("ValidationError", "crate::runtime::Violation");
-    let code = charter_codegen::generate(&source, &settings).map_err(|e| e.to_string())?;
+    let code = charter_codegen::generate(&source, &settings("crate::runtime", spec_path))
+        .map_err(|e| e.to_string())?;
     let json = charter_codegen::to_json(&source).map_err(|e| e.to_string())?;
     write(&out_dir.join(format!("{version}.rs")), &code)?;
     write(&out_dir.join(format!("{version}.json")), &json)

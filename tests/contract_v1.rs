@@ -43,17 +43,29 @@ contract_test!(create_user, |server| {
         .expect("create user");
     assert_eq!(created.status().as_u16(), 201);
     deprecation_headers(created.headers());
-    let location = created.headers()["location"].to_str().unwrap_or_default().to_owned();
+    let location = created.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
     let user = created.into_inner();
     assert_eq!(location, format!("/api/v1/users/{}", user.id));
     assert_eq!(user.name.as_str(), "Grace");
 
     // The same email again conflicts; the stored account is untouched.
-    problem_v1(client.create_user().body(new_user).send().await, 409, "EMAIL_TAKEN");
+    problem_v1(
+        client.create_user().body(new_user).send().await,
+        409,
+        "EMAIL_TAKEN",
+    );
 
     // v1 and v2 are views of the same row.
     let token = v1_token(&server, "grace@example.com").await;
-    let me = server.v1_with_token(&token).get_me().send().await.expect("me");
+    let me = server
+        .v1_with_token(&token)
+        .get_me()
+        .send()
+        .await
+        .expect("me");
     assert_eq!(me.id, user.id);
 });
 
@@ -88,15 +100,28 @@ contract_test!(login, |server| {
 contract_test!(get_me, |server| {
     let alice = server.user("Alice").await;
     let token = v1_token(&server, &alice.email).await;
-    let me = server.v1_with_token(&token).get_me().send().await.expect("me");
+    let me = server
+        .v1_with_token(&token)
+        .get_me()
+        .send()
+        .await
+        .expect("me");
     deprecation_headers(me.headers());
     let me = me.into_inner();
     assert_eq!(me.name.as_str(), "Alice");
     assert_eq!(me.email.as_str(), alice.email);
 
-    problem_v1(server.anonymous_v1().get_me().send().await, 401, "UNAUTHORIZED");
+    problem_v1(
+        server.anonymous_v1().get_me().send().await,
+        401,
+        "UNAUTHORIZED",
+    );
     // A v2 access token works on v1: one account, one session model.
-    let via_v2 = server.v1_with_token(&alice.access_token).get_me().send().await;
+    let via_v2 = server
+        .v1_with_token(&alice.access_token)
+        .get_me()
+        .send()
+        .await;
     assert_eq!(via_v2.expect("v2 token on v1").id, me.id);
 });
 
@@ -116,7 +141,12 @@ contract_test!(get_user, |server| {
         .into_iter()
         .find(|u| u.name.as_str() == "Bob")
         .expect("bob is listed");
-    let fetched = client.get_user().id(bob_v1.id).send().await.expect("get user");
+    let fetched = client
+        .get_user()
+        .id(bob_v1.id)
+        .send()
+        .await
+        .expect("get user");
     deprecation_headers(fetched.headers());
     assert_eq!(fetched.into_inner(), bob_v1);
     let _ = bob;
@@ -136,7 +166,11 @@ contract_test!(get_user, |server| {
         let body: serde_json::Value = response.json().await.expect("problem body");
         assert_eq!(body["errors"][0]["pointer"], "#/id");
     }
-    problem_v1(server.anonymous_v1().get_user().id(1).send().await, 401, "UNAUTHORIZED");
+    problem_v1(
+        server.anonymous_v1().get_user().id(1).send().await,
+        401,
+        "UNAUTHORIZED",
+    );
 });
 
 contract_test!(list_users, |server| {

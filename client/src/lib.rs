@@ -29,12 +29,24 @@
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
-#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, mismatched_lifetime_syntaxes)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused_imports,
+    dead_code,
+    mismatched_lifetime_syntaxes
+)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/v1.rs"));
 }
 
-#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, mismatched_lifetime_syntaxes)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused_imports,
+    dead_code,
+    mismatched_lifetime_syntaxes
+)]
 pub mod v2 {
     include!(concat!(env!("OUT_DIR"), "/v2.rs"));
 }
@@ -92,7 +104,10 @@ pub fn v2_client(
     base_url: &str,
     credentials: &Credentials,
 ) -> Result<v2::Client, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(v2::Client::new_with_client(base_url, credentials.http_client()?))
+    Ok(v2::Client::new_with_client(
+        base_url,
+        credentials.http_client()?,
+    ))
 }
 
 /// A v1 client that authenticates every request with `credentials`.
@@ -100,5 +115,8 @@ pub fn v1_client(
     base_url: &str,
     credentials: &Credentials,
 ) -> Result<v1::Client, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(v1::Client::new_with_client(base_url, credentials.http_client()?))
+    Ok(v1::Client::new_with_client(
+        base_url,
+        credentials.http_client()?,
+    ))
 }

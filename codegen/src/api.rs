@@ -161,6 +161,7 @@ impl<'a> ApiGen<'a> {
                     let header = node
                         .str("name")
                         .ok_or_else(|| node.error("an apiKey scheme needs `name`"))?;
+                    check_header_name(header, &node)?;
                     let lower = header.to_ascii_lowercase();
                     quote!(ApiKeyHeader(#lower))
                 }
@@ -367,7 +368,10 @@ impl<'a> ApiGen<'a> {
         let location = match node.str("in") {
             Some("path") => Location::Path,
             Some("query") => Location::Query,
-            Some("header") => Location::Header,
+            Some("header") => {
+                check_header_name(&name, node)?;
+                Location::Header
+            }
             Some("cookie") => {
                 return Err(node.error(
                     "cookie parameters are not supported (the client generator cannot send them)",
@@ -471,6 +475,7 @@ impl<'a> ApiGen<'a> {
         let mut headers = Vec::new();
         if let Some(list) = response.get("headers") {
             for (header, node) in list.entries()? {
+                check_header_name(header, &node)?;
                 let node = self.spec.resolve(node)?;
                 if node.get("x-charter-value").is_some() {
                     continue;
@@ -496,6 +501,7 @@ impl<'a> ApiGen<'a> {
             return Ok(());
         };
         for (header, node) in list.entries()? {
+            check_header_name(header, &node)?;
             let node = self.spec.resolve(node)?;
             let Some(value) = node.get("x-charter-value") else {
                 continue;
@@ -589,9 +595,11 @@ impl<'a> ApiGen<'a> {
                         default_fns.push(quote!(fn #fn_ident() -> #ty { #value }));
                         quote!(#[serde(default = #fn_name)])
                     });
+                    let rename =
+                        (field_name(name) != *name).then(|| quote!(#[serde(rename = #name)]));
                     fields.push(quote! {
                         #docs
-                        #[serde(rename = #name)]
+                        #rename
                         #default_attr
                         pub #field: #ty
                     });
@@ -692,6 +700,7 @@ impl<'a> ApiGen<'a> {
                 }
                 for (header, required) in &variant.headers {
                     let field = format_ident!("{}", header_field(header));
+
                     let lower = header.to_ascii_lowercase();
                     if *required {
                         fields.push(quote!(#field: String));
@@ -941,9 +950,32 @@ fn raw_string(value: &Value) -> proc_macro2::Literal {
         .unwrap_or_else(|_| proc_macro2::Literal::string(&text))
 }
 
-/// The Rust field name for a response header (`ETag` -> `etag`).
+/// The Rust field name for a response header (`ETag` -> `etag`); header
+/// names are checked to be HTTP tokens first.
 fn header_field(header: &str) -> String {
-    header.to_ascii_lowercase().replace('-', "_")
+    let field: String = header
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if field.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("h_{field}")
+    } else {
+        field
+    }
+}
+
+/// Header names must be RFC 9110 tokens (the runtime builds them as such).
+fn check_header_name(name: &str, node: &At<'_>) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(node.error(format!("`{name}` is not a valid HTTP header name")))
+    }
 }
 
 fn default_param_literal(value: &At<'_>, ty: &TokenStream) -> Result<TokenStream, Error> {

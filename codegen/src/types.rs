@@ -61,7 +61,7 @@ impl<'a> TypeGen<'a> {
                     .map(|p| quote!(#p))
                     .map_err(|e| node.error(format!("replacement `{path}` is not a path: {e}")));
             }
-            let ident = format_ident!("{}", name);
+            let ident = type_ident(&name);
             return Ok(quote!(#ident));
         }
         let kind = node.str("type");
@@ -75,14 +75,14 @@ impl<'a> TypeGen<'a> {
                 return self.type_of(&items[0], hint);
             }
             self.named(hint, node)?;
-            let ident = format_ident!("{}", hint);
+            let ident = type_ident(&hint);
             return Ok(quote!(#ident));
         }
         match kind {
             Some("string") => {
                 if node.get("enum").is_some() {
                     self.named(hint, node)?;
-                    let ident = format_ident!("{}", hint);
+                    let ident = type_ident(&hint);
                     return Ok(quote!(#ident));
                 }
                 Ok(match node.str("format") {
@@ -110,7 +110,7 @@ impl<'a> TypeGen<'a> {
             }
             Some("object") | None if node.get("properties").is_some() => {
                 self.named(hint, node)?;
-                let ident = format_ident!("{}", hint);
+                let ident = type_ident(&hint);
                 Ok(quote!(#ident))
             }
             Some("object") => match node.get("additionalProperties") {
@@ -132,7 +132,7 @@ impl<'a> TypeGen<'a> {
         }
         // Reserve the name first so recursive references terminate.
         self.defs.insert(name.to_owned(), TokenStream::new());
-        let ident = format_ident!("{}", name);
+        let ident = type_ident(&name);
         let docs = doc_attrs(node.str("description"));
         let def = if let Some(all) = node.get("allOf") {
             let mut props = Vec::new();
@@ -158,7 +158,7 @@ impl<'a> TypeGen<'a> {
                     None => format!("Variant{index}"),
                 };
                 let ty = self.type_of(&member, &format!("{name}{variant_name}"))?;
-                let variant = format_ident!("{}", variant_name.to_upper_camel_case());
+                let variant = type_ident(&variant_name.to_upper_camel_case());
                 variants.push(quote!(#variant(#ty)));
             }
             quote! {
@@ -380,6 +380,17 @@ pub fn doc_attrs(text: Option<&str>) -> TokenStream {
     quote!(#(#lines)*)
 }
 
+/// A type identifier for a (possibly generated) name: ASCII letters and
+/// digits only, so any spec text yields a valid identifier.
+pub fn type_ident(name: &str) -> Ident {
+    let clean: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    if clean.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format_ident!("{}", clean)
+    } else {
+        format_ident!("T{}", clean)
+    }
+}
+
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
@@ -390,7 +401,11 @@ const KEYWORDS: &[&str] = &[
 
 /// The snake_case form of a wire name (without raw-identifier escaping).
 pub fn field_name(name: &str) -> String {
-    let snake = name.to_snake_case();
+    let snake: String = name
+        .to_snake_case()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
     if snake.is_empty() || snake.starts_with(|c: char| c.is_ascii_digit()) {
         format!("field_{snake}")
     } else {
@@ -411,7 +426,11 @@ pub fn field_ident(name: &str) -> Ident {
 }
 
 pub fn variant_ident(value: &str) -> Ident {
-    let camel = value.to_upper_camel_case();
+    let camel: String = value
+        .to_upper_camel_case()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     if camel.is_empty() || camel.starts_with(|c: char| c.is_ascii_digit()) {
         format_ident!("V{}", camel)
     } else {

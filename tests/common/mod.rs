@@ -77,10 +77,15 @@ where
     let (url, store) = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("charter-test-{}", uuid::Uuid::new_v4()));
-            (format!("sqlite:{}/charter.db", dir.display()), Store::Sqlite(dir))
+            (
+                format!("sqlite:{}/charter.db", dir.display()),
+                Store::Sqlite(dir),
+            )
         }
         Backend::Postgres => {
-            let Some(admin_url) = std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+            let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
             else {
                 eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL variant does not run");
                 return;
@@ -88,13 +93,18 @@ where
             let name = format!("charter_t_{}", uuid::Uuid::new_v4().simple());
             let mut admin = sqlx::PgConnection::connect(&admin_url)
                 .await
-                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+                });
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut admin)
                 .await
                 .expect("create the test database");
             let _ = admin.close().await;
-            (database_url(&admin_url, &name), Store::Postgres { admin_url, name })
+            (
+                database_url(&admin_url, &name),
+                Store::Postgres { admin_url, name },
+            )
         }
     };
     let config = Config {
@@ -168,7 +178,11 @@ impl TestServer {
 
     /// Registers a user and logs in.
     pub async fn user(&self, name: &str) -> TestUser {
-        let email = format!("{}-{}@example.com", name.to_lowercase(), uuid::Uuid::new_v4().simple());
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        );
         let me = self
             .anonymous()
             .register()
@@ -246,7 +260,10 @@ pub fn problem_v1<T: std::fmt::Debug>(
         Err(Error::ErrorResponse(response)) => {
             assert_eq!(response.status().as_u16(), status, "status of {response:?}");
             for header in ["deprecation", "sunset", "link"] {
-                assert!(response.headers().contains_key(header), "v1 problem lacks {header}");
+                assert!(
+                    response.headers().contains_key(header),
+                    "v1 problem lacks {header}"
+                );
             }
             let problem = response.into_inner();
             assert_eq!(problem.code.as_str(), code, "{problem:?}");
@@ -258,5 +275,9 @@ pub fn problem_v1<T: std::fmt::Debug>(
 
 /// The pointers named by a validation problem.
 pub fn pointers(problem: &types::Problem) -> Vec<String> {
-    problem.errors.iter().map(|e| e.pointer.to_string()).collect()
+    problem
+        .errors
+        .iter()
+        .map(|e| e.pointer.to_string())
+        .collect()
 }

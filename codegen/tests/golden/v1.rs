@@ -192,11 +192,9 @@ impl axum::response::IntoResponse for CreateUserResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ListUsersQuery {
     /// Maximum number of users to return.
-    #[serde(rename = "limit")]
     #[serde(default = "default_list_users_query_limit")]
     pub limit: i32,
     /// Number of users to skip before the first one returned.
-    #[serde(rename = "offset")]
     #[serde(default = "default_list_users_query_offset")]
     pub offset: i32,
 }
@@ -262,7 +260,6 @@ impl axum::response::IntoResponse for LoginResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct GetUserPath {
     /// Id of the user.
-    #[serde(rename = "id")]
     pub id: i64,
 }
 static GET_USER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {

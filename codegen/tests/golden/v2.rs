@@ -826,14 +826,12 @@ impl axum::response::IntoResponse for ChangePasswordResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ListUsersQuery {
     /// Maximum number of items in the returned page.
-    #[serde(rename = "limit")]
     #[serde(default = "default_list_users_query_limit")]
     pub limit: i32,
     /// Opaque pagination cursor: the `next_cursor` of the previous page,
     /// passed back verbatim. Omit it to get the first page. Clients must not
     /// build or parse cursors; one that this server did not issue is refused
     /// with 400.
-    #[serde(rename = "cursor")]
     pub cursor: Option<String>,
 }
 fn default_list_users_query_limit() -> i32 {
@@ -876,7 +874,6 @@ impl axum::response::IntoResponse for ListUsersResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct GetUserPath {
     /// Id of the user.
-    #[serde(rename = "user_id")]
     pub user_id: uuid::Uuid,
 }
 static GET_USER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -985,7 +982,6 @@ impl axum::response::IntoResponse for ListApiKeysResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct RevokeApiKeyPath {
     /// Id of the API key.
-    #[serde(rename = "key_id")]
     pub key_id: uuid::Uuid,
 }
 static REVOKE_API_KEY_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1045,14 +1041,12 @@ impl axum::response::IntoResponse for CreateChannelResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ListChannelsQuery {
     /// Maximum number of items in the returned page.
-    #[serde(rename = "limit")]
     #[serde(default = "default_list_channels_query_limit")]
     pub limit: i32,
     /// Opaque pagination cursor: the `next_cursor` of the previous page,
     /// passed back verbatim. Omit it to get the first page. Clients must not
     /// build or parse cursors; one that this server did not issue is refused
     /// with 400.
-    #[serde(rename = "cursor")]
     pub cursor: Option<String>,
 }
 fn default_list_channels_query_limit() -> i32 {
@@ -1095,7 +1089,6 @@ impl axum::response::IntoResponse for ListChannelsResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct GetChannelPath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
 }
 static GET_CHANNEL_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1165,7 +1158,6 @@ impl axum::response::IntoResponse for GetChannelResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct UpdateChannelPath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
 }
 static UPDATE_CHANNEL_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1231,7 +1223,6 @@ impl axum::response::IntoResponse for UpdateChannelResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct DeleteChannelPath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
 }
 static DELETE_CHANNEL_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1288,10 +1279,8 @@ impl axum::response::IntoResponse for DeleteChannelResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct AddChannelMemberPath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
     /// Id of the user.
-    #[serde(rename = "user_id")]
     pub user_id: uuid::Uuid,
 }
 static ADD_CHANNEL_MEMBER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1336,10 +1325,8 @@ impl axum::response::IntoResponse for AddChannelMemberResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct RemoveChannelMemberPath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
     /// Id of the user.
-    #[serde(rename = "user_id")]
     pub user_id: uuid::Uuid,
 }
 static REMOVE_CHANNEL_MEMBER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1379,7 +1366,6 @@ impl axum::response::IntoResponse for RemoveChannelMemberResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct CreateMessagePath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
 }
 static CREATE_MESSAGE_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1446,7 +1432,6 @@ impl axum::response::IntoResponse for CreateMessageResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ListMessagesPath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
 }
 static LIST_MESSAGES_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
@@ -1466,14 +1451,12 @@ static LIST_MESSAGES_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ListMessagesQuery {
     /// Maximum number of items in the returned page.
-    #[serde(rename = "limit")]
     #[serde(default = "default_list_messages_query_limit")]
     pub limit: i32,
     /// Opaque pagination cursor: the `next_cursor` of the previous page,
     /// passed back verbatim. Omit it to get the first page. Clients must not
     /// build or parse cursors; one that this server did not issue is refused
     /// with 400.
-    #[serde(rename = "cursor")]
     pub cursor: Option<String>,
 }
 fn default_list_messages_query_limit() -> i32 {
@@ -1516,10 +1499,8 @@ impl axum::response::IntoResponse for ListMessagesResponse {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct DeleteMessagePath {
     /// Id of the channel.
-    #[serde(rename = "channel_id")]
     pub channel_id: uuid::Uuid,
     /// Id of the message.
-    #[serde(rename = "message_id")]
     pub message_id: uuid::Uuid,
 }
 static DELETE_MESSAGE_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {

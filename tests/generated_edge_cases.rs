@@ -1,0 +1,368 @@
+//! The generator's edge-case specs compile against the runtime, and the
+//! generated routers behave as the specs say: every parameter location,
+//! defaults, optional bodies and authentication, several success codes,
+//! composition and nullable fields.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use charter::runtime::{Authenticator, Credential, Problem, RequestContext};
+use tower::ServiceExt;
+
+#[allow(clippy::all, dead_code, unused_imports)]
+mod edge_parameters {
+    include!(concat!(env!("OUT_DIR"), "/edge_parameters.rs"));
+}
+
+#[allow(clippy::all, dead_code, unused_imports)]
+mod edge_schemas {
+    include!(concat!(env!("OUT_DIR"), "/edge_schemas.rs"));
+}
+
+#[derive(Clone)]
+struct Fake;
+
+impl Authenticator for Fake {
+    type Principal = String;
+
+    async fn authenticate(
+        &self,
+        _ctx: &RequestContext,
+        credential: Credential,
+    ) -> Result<String, Problem> {
+        match credential {
+            Credential::Bearer { token, .. } if token == "good" => Ok("bearer-user".to_owned()),
+            Credential::ApiKey { key, scheme } if key == "key" => Ok(format!("{scheme}-user")),
+            _ => Err(Problem::unauthorized("bad credential")),
+        }
+    }
+}
+
+impl edge_parameters::Api for Fake {
+    async fn get_part(
+        &self,
+        _ctx: &RequestContext,
+        auth: String,
+        path: edge_parameters::GetPartPath,
+        query: edge_parameters::GetPartQuery,
+        headers: edge_parameters::GetPartHeaders,
+    ) -> Result<edge_parameters::GetPartResponse, Problem> {
+        use edge_parameters::{GetPartOkBody, GetPartResponse};
+        let etag = format!("\"{}-{}-{}\"", path.item_id, path.part, query.page);
+        if headers.if_none_match.as_deref() == Some(etag.as_str()) {
+            return Ok(GetPartResponse::NotModified { etag });
+        }
+        Ok(GetPartResponse::Ok {
+            body: GetPartOkBody {
+                item_id: path.item_id,
+                part: format!("{}:{auth}:{}", path.part, query.ratio),
+                verbose: Some(query.verbose),
+            },
+            etag,
+            x_cache: Some(headers.x_trace.to_string()),
+        })
+    }
+
+    async fn put_part(
+        &self,
+        _ctx: &RequestContext,
+        auth: Option<String>,
+        _path: edge_parameters::PutPartPath,
+        body: Option<edge_parameters::PutPartBody>,
+    ) -> Result<edge_parameters::PutPartResponse, Problem> {
+        use edge_parameters::PutPartResponse;
+        Ok(match (auth, body) {
+            (_, None) => PutPartResponse::NoContent,
+            (None, Some(body)) => PutPartResponse::Accepted {
+                body: vec![body.label.unwrap_or_default()],
+            },
+            (Some(user), Some(body)) => PutPartResponse::Created {
+                body: vec![user, body.label.unwrap_or_default()],
+            },
+        })
+    }
+
+    async fn ping(&self, _ctx: &RequestContext) -> Result<edge_parameters::PingResponse, Problem> {
+        Ok(edge_parameters::PingResponse::NoContent)
+    }
+}
+
+impl edge_schemas::Api for Fake {
+    async fn create_shape(
+        &self,
+        _ctx: &RequestContext,
+        body: edge_schemas::ShapeRequest,
+    ) -> Result<edge_schemas::CreateShapeResponse, Problem> {
+        Ok(edge_schemas::CreateShapeResponse::Created {
+            body: edge_schemas::ShapeEnvelope {
+                shape: body,
+                created: chrono::DateTime::UNIX_EPOCH,
+                labels: Default::default(),
+                parent: None,
+                metadata: None,
+            },
+        })
+    }
+}
+
+async fn call(
+    router: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+fn get(uri: &str) -> axum::http::request::Builder {
+    Request::builder().method("GET").uri(uri)
+}
+
+const TRACE: &str = "6f1e3a4c-8d2b-4e6f-9a1c-2b3d4e5f6a7b";
+
+#[tokio::test]
+async fn every_parameter_location_is_extracted_typed_and_defaulted() {
+    let router = edge_parameters::router(Fake);
+    let (status, headers, body) = call(
+        &router,
+        get("/items/7/parts/bolt?ratio=0.5")
+            .header("authorization", "Bearer good")
+            .header("x-trace", TRACE)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["item_id"], 7);
+    assert_eq!(body["part"], "bolt:bearer-user:0.5");
+    assert_eq!(body["verbose"], false, "query default applied");
+    assert_eq!(headers["etag"], "\"7-bolt-1\"");
+    assert_eq!(headers["x-cache"], TRACE);
+
+    let (status, headers, _) = call(
+        &router,
+        get("/items/7/parts/bolt?ratio=0.5")
+            .header("authorization", "Bearer good")
+            .header("x-trace", TRACE)
+            .header("if-none-match", "\"7-bolt-1\"")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(headers["etag"], "\"7-bolt-1\"");
+}
+
+#[tokio::test]
+async fn parameter_violations_are_all_reported_per_location() {
+    let router = edge_parameters::router(Fake);
+    let (status, headers, body) = call(
+        &router,
+        get("/items/0/parts/toolongpart?ratio=2&verbose=yes&page=x")
+            .header("authorization", "Bearer good")
+            .header("x-trace", "not-a-uuid")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let mut found: Vec<(String, String)> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["location"].as_str().unwrap_or_default().to_owned(),
+                e["pointer"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    let expected: Vec<(String, String)> = [
+        ("header", "#/X-Trace"),
+        ("path", "#/item_id"),
+        ("path", "#/part"),
+        ("query", "#/page"),
+        ("query", "#/ratio"),
+        ("query", "#/verbose"),
+    ]
+    .iter()
+    .map(|(l, p)| (l.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(found, expected);
+
+    let (status, _, body) = call(
+        &router,
+        get("/items/1/parts/a")
+            .header("authorization", "Bearer good")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let pointers: Vec<_> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["#/ratio", "#/X-Trace"],
+        "missing required parameters"
+    );
+}
+
+#[tokio::test]
+async fn security_requirements_are_enforced_as_declared() {
+    let router = edge_parameters::router(Fake);
+    // Root-level security applies: no credential is 401 with a challenge.
+    let (status, headers, body) = call(
+        &router,
+        get("/items/1/parts/a?ratio=0")
+            .header("x-trace", TRACE)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.contains_key("www-authenticate"));
+    assert_eq!(body["code"], "UNAUTHORIZED");
+    // A rejected credential is the authenticator's problem.
+    let (status, _, _) = call(
+        &router,
+        get("/items/1/parts/a?ratio=0")
+            .header("authorization", "Bearer bad")
+            .header("x-trace", TRACE)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // `security: []` overrides the root requirement.
+    let (status, _, _) = call(&router, get("/ping").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+fn put(uri: &str) -> axum::http::request::Builder {
+    Request::builder().method("PUT").uri(uri)
+}
+
+#[tokio::test]
+async fn optional_bodies_optional_auth_and_several_success_codes() {
+    let router = edge_parameters::router(Fake);
+    let (status, _, _) = call(
+        &router,
+        put("/items/1/parts/a")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "no body is allowed");
+    let (status, _, body) = call(
+        &router,
+        put("/items/1/parts/a")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"label":"x"}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::ACCEPTED, serde_json::json!(["x"]))
+    );
+    let (status, _, body) = call(
+        &router,
+        put("/items/1/parts/a")
+            .header("content-type", "application/json")
+            .header("x-api-key", "key")
+            .body(Body::from(r#"{"label":"y"}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::CREATED,
+            serde_json::json!(["apiKeyAuth-user", "y"])
+        )
+    );
+    let (status, _, body) = call(
+        &router,
+        put("/items/1/parts/a")
+            .header("content-type", "text/plain")
+            .body(Body::from("label"))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert!(
+        charter::api::v2::OPERATIONS
+            .iter()
+            .all(|op| op.extensions.is_empty())
+            && edge_parameters::OPERATIONS[1].extensions == [("x-rate-limit", "\"write\"")],
+        "vendor extensions reach the operation table"
+    );
+}
+
+#[tokio::test]
+async fn composed_schemas_validate_and_round_trip() {
+    let router = edge_schemas::router(Fake);
+    let post = |body: &'static str| {
+        Request::builder()
+            .method("POST")
+            .uri("/shapes")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let (status, _, body) = call(
+        &router,
+        post(r#"{"name":"disc","shape":{"kind":"circle","radius":2.5},"note":null,"tags":["a"]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["shape"]["layer"], "middle", "enum default");
+    assert_eq!(body["shape"]["opacity"], 1.0, "number default");
+    assert_eq!(
+        body["shape"]["note"],
+        serde_json::Value::Null,
+        "explicit null kept"
+    );
+    assert_eq!(body["shape"]["shape"]["radius"], 2.5);
+    assert_eq!(
+        body["parent"],
+        serde_json::Value::Null,
+        "nullable required field"
+    );
+
+    let (status, _, body) = call(
+        &router,
+        post(r#"{"name":"Disc!","shape":{"kind":"square","side":0},"tags":["a","a"],"color":"pink","opacity":2}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let pointers: Vec<_> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for expected in ["#/name", "#/shape", "#/tags", "#/color", "#/opacity"] {
+        assert!(
+            pointers.iter().any(|p| p == expected),
+            "{expected} missing from {pointers:?}"
+        );
+    }
+}
+
+#[test]
+fn edge_case_schemas_compile() {
+    edge_parameters::check_schemas().expect("edge_parameters schemas compile");
+    edge_schemas::check_schemas().expect("edge_schemas schemas compile");
+}
