@@ -72,7 +72,7 @@ pub async fn create(
 ) -> Result<ChannelRow, Problem> {
     let now = now();
     let id = Uuid::new_v4();
-    let result = on_db!(&app.db, pool => {
+    let result = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: ChannelRow = sqlx::query_as(concat!("INSERT INTO channels (id, name, topic, visibility, owner_id, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
@@ -93,7 +93,7 @@ pub async fn create(
             .await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(row)
-    });
+    }.await);
     result.on_unique_violation(
         "CHANNEL_NAME_TAKEN",
         "A channel with this name already exists.",

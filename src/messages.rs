@@ -58,7 +58,7 @@ pub async fn create(
         }
         let now = now();
         let id = Uuid::new_v4();
-        let outcome = on_db!(&app.db, pool => {
+        let outcome = on_db!(&app.db, pool => async {
             let mut tx = pool.begin().await?;
             let row: MessageRow = sqlx::query_as(concat!("INSERT INTO messages (id, channel_id, author_id, body, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING ", message_columns!()))
@@ -88,7 +88,7 @@ pub async fn create(
                 tx.rollback().await?;
                 Ok(None)
             }
-        })?;
+        }.await)?;
         if let Some(row) = outcome {
             return Ok(row);
         }

@@ -186,7 +186,7 @@ pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> R
     }
     let hash = app.passwords.hash(new).await?;
     let now = now();
-    on_db!(&app.db, pool => {
+    on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, version = version + 1, updated_at = $2 WHERE id = $3")
             .bind(&hash)
@@ -200,7 +200,7 @@ pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> R
             .execute(&mut *tx)
             .await?;
         tx.commit().await
-    })?;
+    }.await)?;
     Ok(())
 }
 
@@ -244,7 +244,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     let now = now();
     let new_token = random_secret(32);
     let expires = now + app.tokens.refresh_ttl;
-    let outcome: Result<Uuid, bool> = on_db!(&app.db, pool => {
+    let outcome: Result<Uuid, bool> = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT seq, family_id, user_id, expires_at, used_at, revoked_at \
@@ -290,7 +290,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
         };
         tx.commit().await?;
         Ok::<_, sqlx::Error>(outcome)
-    })?;
+    }.await)?;
     match outcome {
         Ok(user) => Ok(Session {
             access_token: app.tokens.issue_access(user)?,
