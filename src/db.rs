@@ -47,10 +47,11 @@ impl Db {
             let options = if path == ":memory:" {
                 SqliteConnectOptions::from_str("sqlite::memory:")?
             } else {
-                if let Some(dir) = Path::new(path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)?;
-                    }
+                if let Some(dir) = Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir)?;
                 }
                 SqliteConnectOptions::new()
                     .filename(path)

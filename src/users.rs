@@ -244,8 +244,16 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     let now = now();
     let new_token = random_secret(32);
     let expires = now + app.tokens.refresh_ttl;
+    // The transaction reads the token, then writes. SQLite cannot upgrade a
+    // read transaction to a write one while another connection writes (it
+    // fails with SQLITE_BUSY at once, ignoring the busy timeout), so there it
+    // takes the write lock up front and concurrent refreshes queue instead.
+    let begin = match &app.db {
+        crate::db::Db::Sqlite(_) => "BEGIN IMMEDIATE",
+        crate::db::Db::Postgres(_) => "BEGIN",
+    };
     let outcome: Result<Uuid, bool> = on_db!(&app.db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(begin).await?;
         let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT seq, family_id, user_id, expires_at, used_at, revoked_at \
              FROM refresh_tokens WHERE token_hash = $1")

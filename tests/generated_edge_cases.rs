@@ -366,3 +366,51 @@ fn edge_case_schemas_compile() {
     edge_parameters::check_schemas().expect("edge_parameters schemas compile");
     edge_schemas::check_schemas().expect("edge_schemas schemas compile");
 }
+
+#[tokio::test]
+async fn middleware_sees_the_operation_of_a_routed_request() {
+    async fn label(
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        let operation = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .and_then(|route| {
+                charter::runtime::find_operation(
+                    &[edge_parameters::OPERATIONS],
+                    request.method(),
+                    route.as_str(),
+                )
+            })
+            .map(|op| op.operation_id);
+        let mut response = next.run(request).await;
+        if let Some(id) = operation {
+            response
+                .headers_mut()
+                .insert("x-operation", axum::http::HeaderValue::from_static(id));
+        }
+        response
+    }
+    let router = edge_parameters::router(Fake).layer(axum::middleware::from_fn(label));
+    let (_, headers, _) = call(&router, get("/ping").body(Body::empty()).expect("request")).await;
+    assert_eq!(headers["x-operation"], "ping");
+    let (_, headers, _) = call(
+        &router,
+        put("/items/1/parts/a")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(headers["x-operation"], "putPart");
+    let info = &edge_parameters::OPERATIONS[0];
+    assert_eq!(
+        (info.operation_id, info.method, info.route, info.security),
+        (
+            "getPart",
+            "GET",
+            "/items/{item_id}/parts/{part}",
+            &[&["bearerAuth"][..]][..]
+        )
+    );
+}

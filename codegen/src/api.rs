@@ -46,8 +46,12 @@ struct Param {
     name: String,
     location: Location,
     required: bool,
-    kind: TokenStream,
-    schema: Value,
+    /// The `ParamRule` expression checking the parameter's constraints.
+    rule: TokenStream,
+    /// The patterns the rule refers to (as `static` items), with their names.
+    patterns: Vec<(syn::Ident, TokenStream)>,
+    /// The parsed type, without `Option`.
+    inner: TokenStream,
     ty: TokenStream,
     docs: TokenStream,
     default: Option<TokenStream>,
@@ -383,6 +387,7 @@ impl<'a> ApiGen<'a> {
             node.error("a parameter needs a `schema` (`content` is not supported)")
         })?;
         let resolved = self.spec.resolve(schema.clone())?;
+        let rt = &self.runtime;
         let kind = match resolved.str("type") {
             Some("integer") => quote!(Integer),
             Some("number") => quote!(Number),
@@ -394,9 +399,80 @@ impl<'a> ApiGen<'a> {
                 )));
             }
         };
+        if resolved.flag("nullable") {
+            return Err(schema.error("parameters cannot be nullable"));
+        }
         let required = location == Location::Path || node.flag("required");
         if location == Location::Path && !node.flag("required") {
             return Err(node.error("path parameters must say `required: true`"));
+        }
+        let loc = location.runtime_variant();
+        let mut rule =
+            quote!(#rt::ParamRule::new(#rt::Location::#loc, #name, #rt::ParamKind::#kind));
+        for (key, exclusive_key, method) in [
+            ("minimum", "exclusiveMinimum", quote!(minimum)),
+            ("maximum", "exclusiveMaximum", quote!(maximum)),
+        ] {
+            if let Some(bound) = resolved.get(key) {
+                let value = bound
+                    .value
+                    .as_f64()
+                    .ok_or_else(|| bound.error(format!("`{key}` must be a number")))?;
+                let lit = proc_macro2::Literal::f64_unsuffixed(value);
+                let exclusive = resolved.flag(exclusive_key);
+                rule = quote!(#rule.#method(#lit, #exclusive));
+            }
+        }
+        for (key, method) in [
+            ("minLength", quote!(min_length)),
+            ("maxLength", quote!(max_length)),
+        ] {
+            if let Some(bound) = resolved.get(key) {
+                let value = bound
+                    .value
+                    .as_u64()
+                    .and_then(|v| usize::try_from(v).ok())
+                    .ok_or_else(|| {
+                        bound.error(format!("`{key}` must be a non-negative integer"))
+                    })?;
+                let lit = proc_macro2::Literal::usize_unsuffixed(value);
+                rule = quote!(#rule.#method(#lit));
+            }
+        }
+        let mut patterns = Vec::new();
+        if let Some(pattern) = resolved.str("pattern") {
+            let ident = format_ident!(
+                "{}_{}_PATTERN",
+                prefix.to_shouty_snake_case(),
+                field_name(&name).to_shouty_snake_case()
+            );
+            patterns.push((ident.clone(), quote!(#rt::Pattern::new(#pattern))));
+            rule = quote!(#rule.pattern(&#ident));
+        }
+        if let Some(values) = resolved.get("enum") {
+            let values = values
+                .items()?
+                .iter()
+                .map(|v| {
+                    v.value
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| v.error("parameter enums list strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            rule = quote!(#rule.one_of(&[#(#values),*]));
+        }
+        if let Some(format) = resolved.str("format") {
+            let format = match format {
+                "uuid" => Some(quote!(Uuid)),
+                "date-time" => Some(quote!(DateTime)),
+                "date" => Some(quote!(Date)),
+                "email" => Some(quote!(Email)),
+                _ => None,
+            };
+            if let Some(format) = format {
+                rule = quote!(#rule.format(#rt::ParamFormat::#format));
+            }
         }
         let hint = format!("{prefix}{}", field_name(&name).to_upper_camel_case());
         let inner = types.type_of(&schema, &hint)?;
@@ -405,15 +481,16 @@ impl<'a> ApiGen<'a> {
             _ => None,
         };
         let ty = if required || default.is_some() {
-            inner
+            inner.clone()
         } else {
             quote!(Option<#inner>)
         };
         Ok(Param {
             location,
             required,
-            kind,
-            schema: json_schema::convert(self.spec, &schema)?,
+            rule,
+            patterns,
+            inner,
             ty,
             docs: doc_attrs(node.str("description")),
             default,
@@ -517,12 +594,10 @@ impl<'a> ApiGen<'a> {
                 return Err(node.error("`x-charter-value` must be a visible ASCII header value"));
             }
             let key = header.to_ascii_lowercase();
-            if let Some(existing) = self.constant_headers.get(&key) {
-                if existing != value {
-                    return Err(node.error(format!(
-                        "header `{header}` has x-charter-value `{value}` here but `{existing}` elsewhere"
-                    )));
-                }
+            if let Some(existing) = self.constant_headers.get(&key).filter(|e| *e != value) {
+                return Err(node.error(format!(
+                    "header `{header}` has x-charter-value `{value}` here but `{existing}` elsewhere"
+                )));
             }
             self.constant_headers.insert(key, value.to_owned());
         }
@@ -544,17 +619,14 @@ impl<'a> ApiGen<'a> {
             let method_ident = format_ident!("{}", op.id.to_snake_case());
             let handler_ident = format_ident!("handle_{}", op.id.to_snake_case());
             let response_ident = format_ident!("{}Response", prefix);
-            let op_doc = doc_attrs(
-                Some(&format!(
-                    "{}\n\n`{} {}` (`{}`){}",
-                    op.summary.as_deref().unwrap_or(&op.id),
-                    op.method,
-                    op.route,
-                    op.id,
-                    if op.deprecated { ", deprecated" } else { "" }
-                ))
-                .map(String::as_str),
-            );
+            let op_doc = doc_attrs(Some(&format!(
+                "{}\n\n`{} {}` (`{}`){}",
+                op.summary.as_deref().unwrap_or(&op.id),
+                op.method,
+                op.route,
+                op.id,
+                if op.deprecated { ", deprecated" } else { "" }
+            )));
             let description = doc_attrs(op.description.as_deref());
 
             // Input structs and their parameter tables.
@@ -572,55 +644,39 @@ impl<'a> ApiGen<'a> {
                     continue;
                 }
                 let struct_ident = format_ident!("{}{}", prefix, location.suffix());
-                let static_ident =
-                    format_ident!("{}_{}", shouty, location.suffix().to_ascii_uppercase());
                 let var = format_ident!("{}", location.suffix().to_ascii_lowercase());
                 let mut fields = Vec::new();
-                let mut specs = Vec::new();
-                let mut properties = serde_json::Map::new();
-                let mut required = Vec::new();
-                let mut default_fns = Vec::new();
+                let mut reads = Vec::new();
+                let mut builds = Vec::new();
+                let mut statics = Vec::new();
                 for param in params {
-                    let name = &param.name;
-                    let field = field_ident(name);
+                    let field = field_ident(&param.name);
                     let ty = &param.ty;
+                    let inner = &param.inner;
                     let docs = &param.docs;
-                    let default_attr = param.default.as_ref().map(|value| {
-                        let fn_ident = format_ident!(
-                            "default_{}_{}",
-                            struct_ident.to_string().to_snake_case(),
-                            field_name(name)
-                        );
-                        let fn_name = fn_ident.to_string();
-                        default_fns.push(quote!(fn #fn_ident() -> #ty { #value }));
-                        quote!(#[serde(default = #fn_name)])
-                    });
-                    let rename =
-                        (field_name(name) != *name).then(|| quote!(#[serde(rename = #name)]));
                     fields.push(quote! {
                         #docs
-                        #rename
-                        #default_attr
                         pub #field: #ty
                     });
-                    let kind = &param.kind;
-                    let is_required = param.required;
-                    specs.push(quote!(#rt::ParamSpec {
-                        name: #name,
-                        kind: #rt::ParamKind::#kind,
-                        required: #is_required,
-                    }));
-                    properties.insert(name.clone(), param.schema.clone());
+                    let rule_ident =
+                        format_ident!("{}", field_name(&param.name).to_shouty_snake_case());
+                    let rule = &param.rule;
+                    statics.push(quote!(static #rule_ident: #rt::ParamRule = #rule;));
+                    for (pattern, init) in &param.patterns {
+                        items.push(quote!(static #pattern: #rt::Pattern = #init;));
+                        schema_checks.push(quote!(#pattern.check()?;));
+                    }
                     if param.required {
-                        required.push(Value::String(name.clone()));
+                        reads.push(quote!(let #field = #rt::required::<#inner>(source, &#rule_ident, violations);));
+                        builds.push(quote!(#field: #field?));
+                    } else if let Some(default) = &param.default {
+                        reads.push(quote!(let #field = #rt::optional::<#inner>(source, &#rule_ident, violations);));
+                        builds.push(quote!(#field: #field?.unwrap_or_else(|| #default)));
+                    } else {
+                        reads.push(quote!(let #field = #rt::optional::<#inner>(source, &#rule_ident, violations);));
+                        builds.push(quote!(#field: #field?));
                     }
                 }
-                let schema = raw_string(&serde_json::json!({
-                    "type": "object",
-                    "properties": properties,
-                    "required": required,
-                }));
-                let loc = location.runtime_variant();
                 let doc = format!(
                     " {} parameters of `{}`.",
                     match location {
@@ -632,26 +688,33 @@ impl<'a> ApiGen<'a> {
                 );
                 items.push(quote! {
                     #[doc = #doc]
-                    #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+                    #[derive(Debug, Clone, PartialEq)]
                     pub struct #struct_ident { #(#fields,)* }
-                    #(#default_fns)*
-                    static #static_ident: #rt::ParamSet = #rt::ParamSet {
-                        location: #rt::Location::#loc,
-                        params: &[#(#specs),*],
-                        schema: #rt::Schema::new(#schema),
-                    };
+                    impl #struct_ident {
+                        /// Parses and checks every parameter, recording each violation;
+                        /// `None` when any is missing or invalid.
+                        pub fn extract(
+                            source: &impl #rt::ParamSource,
+                            violations: &mut Vec<#rt::Violation>,
+                        ) -> Option<Self> {
+                            #(#statics)*
+                            #(#reads)*
+                            Some(Self { #(#builds,)* })
+                        }
+                    }
                 });
-                schema_checks.push(quote!(&#static_ident.schema));
                 args.push(quote!(#var: #struct_ident));
                 let call = match location {
-                    Location::Path => {
-                        quote!(#rt::path_params::<#struct_ident>(&mut parts, &#static_ident, &mut violations).await)
-                    }
+                    Location::Path => quote! {
+                        #rt::path_source(&mut parts, &mut violations)
+                            .await
+                            .and_then(|source| #struct_ident::extract(&source, &mut violations))
+                    },
                     Location::Query => {
-                        quote!(#rt::query_params::<#struct_ident>(&parts, &#static_ident, &mut violations))
+                        quote!(#struct_ident::extract(&#rt::query_source(&parts), &mut violations))
                     }
                     Location::Header => {
-                        quote!(#rt::header_params::<#struct_ident>(&parts, &#static_ident, &mut violations))
+                        quote!(#struct_ident::extract(&parts.headers, &mut violations))
                     }
                 };
                 extract.push(quote!(let #var = #call;));
@@ -668,7 +731,7 @@ impl<'a> ApiGen<'a> {
                     #[doc = #doc]
                     static #static_ident: #rt::Schema = #rt::Schema::new(#schema);
                 });
-                schema_checks.push(quote!(&#static_ident));
+                schema_checks.push(quote!(#static_ident.check()?;));
                 let (arg_ty, reader) = if *required {
                     (quote!(#ty), quote!(json_body))
                 } else {
@@ -704,11 +767,11 @@ impl<'a> ApiGen<'a> {
                     let lower = header.to_ascii_lowercase();
                     if *required {
                         fields.push(quote!(#field: String));
-                        header_sets.push(quote!(#rt::set_header(&mut response, #lower, &#field);));
+                        header_sets.push(quote!(#rt::set_header(&mut response, #lower, #field);));
                     } else {
                         fields.push(quote!(#field: Option<String>));
                         header_sets.push(quote! {
-                            if let Some(value) = &#field { #rt::set_header(&mut response, #lower, value); }
+                            if let Some(value) = #field { #rt::set_header(&mut response, #lower, value); }
                         });
                     }
                     bindings.push(quote!(#field));
@@ -879,7 +942,7 @@ impl<'a> ApiGen<'a> {
             let sets = self
                 .constant_headers
                 .iter()
-                .map(|(name, value)| quote!(#rt::set_header(&mut response, #name, #value);));
+                .map(|(name, value)| quote!(#rt::set_static_header(&mut response, #name, #value);));
             (
                 quote!(.layer(axum::middleware::map_response(version_headers))),
                 quote! {
@@ -922,12 +985,10 @@ impl<'a> ApiGen<'a> {
                     .with_state(api)
             }
 
-            /// Compiles every request schema, so a schema the validator rejects fails at startup.
+            /// Compiles every request schema and parameter pattern, so one the
+            /// validator rejects fails at startup rather than on a request.
             pub fn check_schemas() -> Result<(), String> {
-                let schemas: &[&#rt::Schema] = &[#(#schema_checks),*];
-                for schema in schemas {
-                    schema.check()?;
-                }
+                #(#schema_checks)*
                 Ok(())
             }
 

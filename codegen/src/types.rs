@@ -75,14 +75,14 @@ impl<'a> TypeGen<'a> {
                 return self.type_of(&items[0], hint);
             }
             self.named(hint, node)?;
-            let ident = type_ident(&hint);
+            let ident = type_ident(hint);
             return Ok(quote!(#ident));
         }
         match kind {
             Some("string") => {
                 if node.get("enum").is_some() {
                     self.named(hint, node)?;
-                    let ident = type_ident(&hint);
+                    let ident = type_ident(hint);
                     return Ok(quote!(#ident));
                 }
                 Ok(match node.str("format") {
@@ -110,7 +110,7 @@ impl<'a> TypeGen<'a> {
             }
             Some("object") | None if node.get("properties").is_some() => {
                 self.named(hint, node)?;
-                let ident = type_ident(&hint);
+                let ident = type_ident(hint);
                 Ok(quote!(#ident))
             }
             Some("object") => match node.get("additionalProperties") {
@@ -132,7 +132,7 @@ impl<'a> TypeGen<'a> {
         }
         // Reserve the name first so recursive references terminate.
         self.defs.insert(name.to_owned(), TokenStream::new());
-        let ident = type_ident(&name);
+        let ident = type_ident(name);
         let docs = doc_attrs(node.str("description"));
         let def = if let Some(all) = node.get("allOf") {
             let mut props = Vec::new();
@@ -261,12 +261,10 @@ fn collect_object<'a>(
     props: &mut Vec<(String, At<'a>)>,
     required: &mut Vec<String>,
 ) -> Result<(), Error> {
-    if let Some(kind) = node.str("type") {
-        if kind != "object" {
-            return Err(node.error(format!(
-                "allOf members and object schemas must be objects, found `{kind}`"
-            )));
-        }
+    if let Some(kind) = node.str("type").filter(|kind| *kind != "object") {
+        return Err(node.error(format!(
+            "allOf members and object schemas must be objects, found `{kind}`"
+        )));
     }
     if let Some(properties) = node.get("properties") {
         for (name, schema) in properties.entries()? {

@@ -7,13 +7,16 @@ mod v2;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::api;
@@ -69,10 +72,36 @@ impl Authenticator for App {
     }
 }
 
+/// The operation tables of every served version.
+pub const OPERATION_TABLES: &[&[runtime::OperationInfo]] =
+    &[api::v1::OPERATIONS, api::v2::OPERATIONS];
+
+/// Runs each routed request in a span labelled with its operation.
+async fn operation_span(request: Request, next: Next) -> Response {
+    let operation = request.extensions().get::<MatchedPath>().and_then(|route| {
+        runtime::find_operation(OPERATION_TABLES, request.method(), route.as_str())
+    });
+    let Some(operation) = operation else {
+        return next.run(request).await;
+    };
+    let span = tracing::debug_span!(
+        "request",
+        operation_id = operation.operation_id,
+        method = operation.method,
+        route = operation.route,
+        status = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    tracing::debug!(parent: &span, "handled");
+    response
+}
+
 /// The whole service: both API versions, health and the published specs.
 pub fn router(app: App) -> Router {
     api::v1::router(app.clone())
         .merge(api::v2::router(app))
+        .layer(axum::middleware::from_fn(operation_span))
         .route("/healthz", get(healthz))
         .route("/openapi/v1.yaml", get(|| spec(api::V1_YAML, YAML)))
         .route("/openapi/v1.json", get(|| spec(api::V1_JSON, JSON)))

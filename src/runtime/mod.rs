@@ -6,6 +6,7 @@ mod problem;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::str::FromStr;
 use std::sync::OnceLock;
 
 use axum::body::Body;
@@ -16,9 +17,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-pub use problem::{Location, PROBLEM_JSON, PendingProblem, Problem, Violation};
+pub use problem::{Location, PROBLEM_JSON, PendingProblem, Problem, ProblemDocument, Violation};
 
 /// Largest request body the generated extractors read.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -38,6 +39,20 @@ pub struct OperationInfo {
     pub security: &'static [&'static [&'static str]],
     /// The operation's `x-` extensions, values as JSON text.
     pub extensions: &'static [(&'static str, &'static str)],
+}
+
+/// The operation a routed request belongs to, found from its method and the
+/// route template axum matched (`MatchedPath`); for middleware that labels
+/// spans and metrics by `operationId`.
+pub fn find_operation(
+    tables: &[&'static [OperationInfo]],
+    method: &axum::http::Method,
+    route: &str,
+) -> Option<&'static OperationInfo> {
+    tables
+        .iter()
+        .flat_map(|table| table.iter())
+        .find(|op| op.route == route && op.method == method.as_str())
 }
 
 #[derive(Debug)]
@@ -87,25 +102,42 @@ pub trait Authenticator: Clone + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub operation: &'static OperationInfo,
-    pub request_id: String,
-    /// The request path, used as the problem `instance`.
-    pub path: String,
+    request_id: Option<HeaderValue>,
+    generated_id: OnceLock<String>,
+    uri: axum::http::Uri,
 }
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl RequestContext {
+    /// Cheap: copies handles, allocates nothing.
     pub fn new(operation: &'static OperationInfo, parts: &Parts) -> Self {
         RequestContext {
             operation,
-            request_id: request_id(&parts.headers),
-            path: parts.uri.path().to_owned(),
+            request_id: parts.headers.get(&REQUEST_ID).cloned(),
+            generated_id: OnceLock::new(),
+            uri: parts.uri.clone(),
         }
+    }
+
+    /// The request's `X-Request-Id`, or one made up for it.
+    pub fn request_id(&self) -> &str {
+        match self.request_id.as_ref().and_then(|v| v.to_str().ok()) {
+            Some(id) => id,
+            None => self
+                .generated_id
+                .get_or_init(|| uuid::Uuid::new_v4().to_string()),
+        }
+    }
+
+    /// The request path, the problem `instance`.
+    pub fn path(&self) -> &str {
+        self.uri.path()
     }
 
     /// Renders a problem for this request.
     pub fn problem(&self, problem: Problem) -> Response {
-        problem.render(&self.request_id, &self.path)
+        problem.render(self.request_id(), self.path())
     }
 }
 
@@ -287,155 +319,303 @@ pub enum ParamKind {
     Boolean,
 }
 
-#[derive(Debug)]
-pub struct ParamSpec {
+/// String formats a parameter value is checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum ParamFormat {
+    Uuid,
+    DateTime,
+    Date,
+    Email,
+}
+
+/// A regular expression from the spec, compiled on first use.
+pub struct Pattern {
+    source: &'static str,
+    compiled: OnceLock<Result<regex::Regex, String>>,
+}
+
+impl Pattern {
+    pub const fn new(source: &'static str) -> Self {
+        Pattern {
+            source,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn regex(&self) -> Result<&regex::Regex, &str> {
+        self.compiled
+            .get_or_init(|| regex::Regex::new(self.source).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        self.regex()
+            .map(|_| ())
+            .map_err(|e| format!("pattern {}: {e}", self.source))
+    }
+}
+
+/// Every constraint the spec states for one parameter. Generated code builds
+/// these as statics; checking one allocates nothing unless it fails.
+pub struct ParamRule {
+    pub location: Location,
     /// The name on the wire (header names as the spec spells them).
     pub name: &'static str,
     pub kind: ParamKind,
-    pub required: bool,
+    pub minimum: Option<(f64, bool)>,
+    pub maximum: Option<(f64, bool)>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub pattern: Option<&'static Pattern>,
+    pub one_of: &'static [&'static str],
+    pub format: Option<ParamFormat>,
 }
 
-/// The parameters of one operation in one location, with their JSON Schema.
-pub struct ParamSet {
-    pub location: Location,
-    pub params: &'static [ParamSpec],
-    pub schema: Schema,
-}
+impl ParamRule {
+    pub const fn new(location: Location, name: &'static str, kind: ParamKind) -> Self {
+        ParamRule {
+            location,
+            name,
+            kind,
+            minimum: None,
+            maximum: None,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            one_of: &[],
+            format: None,
+        }
+    }
 
-impl ParamSet {
-    /// Coerces raw strings to the declared types, validates them and builds `T`.
-    fn extract<'a, T: DeserializeOwned>(
-        &self,
-        mut raw: impl FnMut(&'static str) -> Result<Option<Cow<'a, str>>, String>,
-        violations: &mut Vec<Violation>,
-    ) -> Option<T> {
-        let before = violations.len();
-        let mut values = Map::new();
-        let mut reported = HashSet::new();
-        for spec in self.params {
-            let pointer = format!("#/{}", escape_pointer(spec.name));
-            match raw(spec.name) {
-                Ok(None) => {}
-                Ok(Some(text)) => match coerce(spec.kind, &text) {
-                    Ok(value) => {
-                        values.insert(spec.name.to_owned(), value);
-                    }
-                    Err(detail) => {
-                        reported.insert(spec.name);
-                        violations.push(Violation::new(self.location, pointer, detail));
-                    }
-                },
-                Err(detail) => {
-                    reported.insert(spec.name);
-                    violations.push(Violation::new(self.location, pointer, detail));
+    pub const fn minimum(mut self, bound: f64, exclusive: bool) -> Self {
+        self.minimum = Some((bound, exclusive));
+        self
+    }
+
+    pub const fn maximum(mut self, bound: f64, exclusive: bool) -> Self {
+        self.maximum = Some((bound, exclusive));
+        self
+    }
+
+    pub const fn min_length(mut self, length: usize) -> Self {
+        self.min_length = Some(length);
+        self
+    }
+
+    pub const fn max_length(mut self, length: usize) -> Self {
+        self.max_length = Some(length);
+        self
+    }
+
+    pub const fn pattern(mut self, pattern: &'static Pattern) -> Self {
+        self.pattern = Some(pattern);
+        self
+    }
+
+    pub const fn one_of(mut self, values: &'static [&'static str]) -> Self {
+        self.one_of = values;
+        self
+    }
+
+    pub const fn format(mut self, format: ParamFormat) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    fn violation(&self, detail: impl Into<String>) -> Violation {
+        Violation::new(
+            self.location,
+            format!("#/{}", escape_pointer(self.name)),
+            detail,
+        )
+    }
+
+    /// Parses `raw` as `T` after checking every constraint.
+    fn parse<T: FromStr>(&self, raw: &str) -> Result<T, String> {
+        if !self.one_of.is_empty() && !self.one_of.contains(&raw) {
+            return Err(format!("must be one of: {}", self.one_of.join(", ")));
+        }
+        if self.min_length.is_some() || self.max_length.is_some() {
+            let length = raw.chars().count();
+            if let Some(min) = self.min_length.filter(|min| length < *min) {
+                return Err(format!("must be at least {min} characters long"));
+            }
+            if let Some(max) = self.max_length.filter(|max| length > *max) {
+                return Err(format!("must be at most {max} characters long"));
+            }
+        }
+        if let Some(pattern) = self.pattern {
+            let regex = pattern
+                .regex()
+                .map_err(|_| "cannot be checked".to_owned())?;
+            if !regex.is_match(raw) {
+                return Err(format!("must match the pattern {}", pattern.source));
+            }
+        }
+        if let Some(format) = self.format {
+            check_format(format, raw)?;
+        }
+        let value = raw.parse::<T>().map_err(|_| {
+            match self.kind {
+                ParamKind::Integer => "must be an integer in range",
+                ParamKind::Number => "must be a number",
+                ParamKind::Boolean => "must be `true` or `false`",
+                ParamKind::String => "is not a valid value",
+            }
+            .to_owned()
+        })?;
+        if self.minimum.is_some() || self.maximum.is_some() {
+            let number: f64 = raw.parse().map_err(|_| "must be a number".to_owned())?;
+            if !number.is_finite() {
+                return Err("must be a finite number".to_owned());
+            }
+            if let Some((min, exclusive)) = self
+                .minimum
+                .filter(|(min, exclusive)| number < *min || (*exclusive && number == *min))
+            {
+                {
+                    let relation = if exclusive {
+                        "greater than"
+                    } else {
+                        "at least"
+                    };
+                    return Err(format!("must be {relation} {min}"));
+                }
+            }
+            if let Some((max, exclusive)) = self
+                .maximum
+                .filter(|(max, exclusive)| number > *max || (*exclusive && number == *max))
+            {
+                {
+                    let relation = if exclusive { "less than" } else { "at most" };
+                    return Err(format!("must be {relation} {max}"));
                 }
             }
         }
-        let values = Value::Object(values);
-        if let Err(problem) = self
-            .schema
-            .validate(&values, self.location, &reported, violations)
-        {
-            violations.push(Violation::new(
-                self.location,
-                "#",
-                problem.detail.unwrap_or_default(),
-            ));
-        }
-        if violations.len() > before {
-            return None;
-        }
-        match serde_json::from_value(values) {
-            Ok(parsed) => Some(parsed),
-            Err(e) => {
-                violations.push(Violation::new(self.location, "#", e.to_string()));
-                None
-            }
-        }
+        Ok(value)
     }
 }
 
-fn coerce(kind: ParamKind, text: &str) -> Result<Value, String> {
-    match kind {
-        ParamKind::String => Ok(Value::String(text.to_owned())),
-        ParamKind::Integer => text
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| "must be an integer".to_owned()),
-        ParamKind::Number => match text.parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Value::from(n)),
-            _ => Err("must be a number".to_owned()),
-        },
-        ParamKind::Boolean => match text {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err("must be `true` or `false`".to_owned()),
-        },
-    }
-}
-
-/// Extracts and validates the path parameters of an operation.
-pub async fn path_params<T: DeserializeOwned>(
-    parts: &mut Parts,
-    set: &ParamSet,
-    violations: &mut Vec<Violation>,
-) -> Option<T> {
-    let raw = match RawPathParams::from_request_parts(parts, &()).await {
-        Ok(raw) => raw,
-        Err(rejection) => {
-            violations.push(Violation::new(Location::Path, "#", rejection.body_text()));
-            return None;
-        }
+fn check_format(format: ParamFormat, raw: &str) -> Result<(), String> {
+    let valid = match format {
+        // The hyphenated form only, as JSON Schema's `uuid` format.
+        ParamFormat::Uuid => raw.len() == 36 && uuid::Uuid::try_parse(raw).is_ok(),
+        ParamFormat::DateTime => chrono::DateTime::parse_from_rfc3339(raw).is_ok(),
+        ParamFormat::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_ok(),
+        ParamFormat::Email => raw
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.')),
     };
-    set.extract(
-        |name| {
-            Ok(raw
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| Cow::Owned(value.to_owned())))
-        },
-        violations,
-    )
+    if valid {
+        Ok(())
+    } else {
+        Err(match format {
+            ParamFormat::Uuid => "must be a UUID".to_owned(),
+            ParamFormat::DateTime => "must be an RFC 3339 date-time".to_owned(),
+            ParamFormat::Date => "must be a date (YYYY-MM-DD)".to_owned(),
+            ParamFormat::Email => "must be an email address".to_owned(),
+        })
+    }
 }
 
-/// Extracts and validates the query parameters of an operation. Unknown
-/// parameters are ignored; a parameter given twice is a violation.
-pub fn query_params<T: DeserializeOwned>(
-    parts: &Parts,
-    set: &ParamSet,
-    violations: &mut Vec<Violation>,
-) -> Option<T> {
-    let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).collect();
-    set.extract(
-        |name| {
-            let mut found = pairs.iter().filter(|(key, _)| key == name);
-            match (found.next(), found.next()) {
-                (None, _) => Ok(None),
-                (Some((_, value)), None) => Ok(Some(value.clone())),
-                (Some(_), Some(_)) => Err("must be given at most once".to_owned()),
-            }
-        },
-        violations,
-    )
+/// Where parameter values are read from.
+pub trait ParamSource {
+    /// The raw value of `name`; an error when it cannot be read as one value.
+    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str>;
 }
 
-/// Extracts and validates the header parameters of an operation.
-pub fn header_params<T: DeserializeOwned>(
-    parts: &Parts,
-    set: &ParamSet,
-    violations: &mut Vec<Violation>,
-) -> Option<T> {
-    set.extract(
-        |name| match parts.headers.get(name) {
+impl ParamSource for RawPathParams {
+    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str> {
+        Ok(self
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value))
+    }
+}
+
+impl ParamSource for HeaderMap {
+    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str> {
+        match self.get(name) {
             None => Ok(None),
             Some(value) => value
                 .to_str()
-                .map(|text| Some(Cow::Owned(text.to_owned())))
-                .map_err(|_| "must be visible ASCII".to_owned()),
-        },
-        violations,
-    )
+                .map(Some)
+                .map_err(|_| "must be visible ASCII"),
+        }
+    }
+}
+
+/// The decoded query string of a request.
+pub struct QuerySource<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl ParamSource for QuerySource<'_> {
+    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str> {
+        let mut found = self.0.iter().filter(|(key, _)| key == name);
+        match (found.next(), found.next()) {
+            (None, _) => Ok(None),
+            (Some((_, value)), None) => Ok(Some(value)),
+            (Some(_), Some(_)) => Err("must be given at most once"),
+        }
+    }
+}
+
+pub fn query_source(parts: &Parts) -> QuerySource<'_> {
+    QuerySource(form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).collect())
+}
+
+/// The path parameters axum matched; a violation when they are not UTF-8.
+pub async fn path_source(
+    parts: &mut Parts,
+    violations: &mut Vec<Violation>,
+) -> Option<RawPathParams> {
+    match RawPathParams::from_request_parts(parts, &()).await {
+        Ok(raw) => Some(raw),
+        Err(rejection) => {
+            violations.push(Violation::new(Location::Path, "#", rejection.body_text()));
+            None
+        }
+    }
+}
+
+/// An optional parameter: `Some(None)` when absent, `Some(Some(value))`
+/// when present and valid; `None` (with the violation recorded) when invalid.
+pub fn optional<T: FromStr>(
+    source: &impl ParamSource,
+    rule: &ParamRule,
+    violations: &mut Vec<Violation>,
+) -> Option<Option<T>> {
+    let raw = match source.raw(rule.name) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Some(None),
+        Err(detail) => {
+            violations.push(rule.violation(detail));
+            return None;
+        }
+    };
+    match rule.parse(raw) {
+        Ok(value) => Some(Some(value)),
+        Err(detail) => {
+            violations.push(rule.violation(detail));
+            None
+        }
+    }
+}
+
+/// A required parameter: missing is a violation too.
+pub fn required<T: FromStr>(
+    source: &impl ParamSource,
+    rule: &ParamRule,
+    violations: &mut Vec<Violation>,
+) -> Option<T> {
+    match optional(source, rule, violations) {
+        Some(Some(value)) => Some(value),
+        Some(None) => {
+            violations.push(rule.violation("is required"));
+            None
+        }
+        None => None,
+    }
 }
 
 /// Reads a JSON body: `None` when the body is empty.
@@ -569,8 +749,8 @@ pub fn empty_response(status: StatusCode) -> Response {
 }
 
 /// Sets a response header; a value that is not a valid header is logged and dropped.
-pub fn set_header(response: &mut Response, name: &'static str, value: &str) {
-    match HeaderValue::from_str(value) {
+pub fn set_header(response: &mut Response, name: &'static str, value: String) {
+    match HeaderValue::try_from(value) {
         Ok(value) => {
             response
                 .headers_mut()
@@ -578,6 +758,14 @@ pub fn set_header(response: &mut Response, name: &'static str, value: &str) {
         }
         Err(_) => tracing::error!(header = name, "response header value is not valid"),
     }
+}
+
+/// Sets a header whose value the spec fixes (checked by the generator).
+pub fn set_static_header(response: &mut Response, name: &'static str, value: &'static str) {
+    response.headers_mut().insert(
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    );
 }
 
 /// Serde adapter for optional nullable fields: absent is `None`, `null` is `Some(None)`.

@@ -38,8 +38,14 @@ impl Violation {
 }
 
 /// An RFC 9457 problem document, rendered as `application/problem+json`.
+/// Boxed, so `Result<T, Problem>` stays small on the success path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Problem {
+#[serde(transparent)]
+pub struct Problem(Box<ProblemDocument>);
+
+/// The members of a problem document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemDocument {
     #[serde(rename = "type")]
     pub type_uri: Cow<'static, str>,
     pub title: Cow<'static, str>,
@@ -66,7 +72,7 @@ pub struct PendingProblem(pub Problem);
 impl Problem {
     /// A problem with the given status and code; the title is the status' reason phrase.
     pub fn new(status: StatusCode, code: &'static str) -> Self {
-        Problem {
+        Problem(Box::new(ProblemDocument {
             type_uri: Cow::Owned(format!(
                 "/problems/{}",
                 code.to_ascii_lowercase().replace('_', "-")
@@ -79,7 +85,7 @@ impl Problem {
             request_id: String::new(),
             errors: Vec::new(),
             headers: Vec::new(),
-        }
+        }))
     }
 
     pub fn with_title(mut self, title: &'static str) -> Self {
@@ -193,6 +199,19 @@ impl Problem {
             self.instance = Some(instance.to_owned());
         }
         self.into_response()
+    }
+}
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemDocument;
+    fn deref(&self) -> &ProblemDocument {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemDocument {
+        &mut self.0
     }
 }
 

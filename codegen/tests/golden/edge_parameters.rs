@@ -61,94 +61,118 @@ pub static SECURITY_SCHEMES: &[crate::runtime::SecurityScheme] = &[
 /// Headers sent with a fixed value on every response of this version.
 pub static CONSTANT_HEADERS: &[(&str, &str)] = &[];
 /// Path parameters of `getPart`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetPartPath {
     /// Shared by every operation of the path.
     pub item_id: i64,
     pub part: String,
 }
-static GET_PART_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "item_id",
-            kind: crate::runtime::ParamKind::Integer,
-            required: true,
-        },
-        crate::runtime::ParamSpec {
-            name: "part",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"item_id":{"type":"integer","minimum":1,"maximum":9223372036854775807},"part":{"type":"string","maxLength":8}},"required":["item_id","part"]}"#,
-    ),
-};
+impl GetPartPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static ITEM_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "item_id",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false);
+        static PART: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "part",
+                crate::runtime::ParamKind::String,
+            )
+            .max_length(8);
+        let item_id = crate::runtime::required::<i64>(source, &ITEM_ID, violations);
+        let part = crate::runtime::required::<String>(source, &PART, violations);
+        Some(Self {
+            item_id: item_id?,
+            part: part?,
+        })
+    }
+}
 /// Query parameters of `getPart`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetPartQuery {
-    #[serde(default = "default_get_part_query_verbose")]
     pub verbose: bool,
     pub ratio: f64,
-    #[serde(default = "default_get_part_query_page")]
     pub page: i32,
 }
-fn default_get_part_query_verbose() -> bool {
-    false
+impl GetPartQuery {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static VERBOSE: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+            crate::runtime::Location::Query,
+            "verbose",
+            crate::runtime::ParamKind::Boolean,
+        );
+        static RATIO: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "ratio",
+                crate::runtime::ParamKind::Number,
+            )
+            .minimum(0.0, false)
+            .maximum(1.0, false);
+        static PAGE: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "page",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false);
+        let verbose = crate::runtime::optional::<bool>(source, &VERBOSE, violations);
+        let ratio = crate::runtime::required::<f64>(source, &RATIO, violations);
+        let page = crate::runtime::optional::<i32>(source, &PAGE, violations);
+        Some(Self {
+            verbose: verbose?.unwrap_or_else(|| false),
+            ratio: ratio?,
+            page: page?.unwrap_or_else(|| 1),
+        })
+    }
 }
-fn default_get_part_query_page() -> i32 {
-    1
-}
-static GET_PART_QUERY: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Query,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "verbose",
-            kind: crate::runtime::ParamKind::Boolean,
-            required: false,
-        },
-        crate::runtime::ParamSpec {
-            name: "ratio",
-            kind: crate::runtime::ParamKind::Number,
-            required: true,
-        },
-        crate::runtime::ParamSpec {
-            name: "page",
-            kind: crate::runtime::ParamKind::Integer,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"verbose":{"type":"boolean"},"ratio":{"type":"number","minimum":0,"maximum":1},"page":{"type":"integer","minimum":1,"maximum":2147483647}},"required":["ratio"]}"#,
-    ),
-};
 /// Header parameters of `getPart`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetPartHeaders {
-    #[serde(rename = "If-None-Match")]
     pub if_none_match: Option<String>,
-    #[serde(rename = "X-Trace")]
     pub x_trace: uuid::Uuid,
 }
-static GET_PART_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "If-None-Match",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-        crate::runtime::ParamSpec {
-            name: "X-Trace",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"If-None-Match":{"type":"string","maxLength":64},"X-Trace":{"type":"string","format":"uuid"}},"required":["X-Trace"]}"#,
-    ),
-};
+impl GetPartHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "If-None-Match",
+                crate::runtime::ParamKind::String,
+            )
+            .max_length(64);
+        static X_TRACE: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "X-Trace",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let if_none_match = crate::runtime::optional::<
+            String,
+        >(source, &IF_NONE_MATCH, violations);
+        let x_trace = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &X_TRACE, violations);
+        Some(Self {
+            if_none_match: if_none_match?,
+            x_trace: x_trace?,
+        })
+    }
+}
 /// The responses of `getPart` other than problems.
 #[derive(Debug, Clone)]
 pub enum GetPartResponse {
@@ -165,8 +189,8 @@ impl axum::response::IntoResponse for GetPartResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
-                if let Some(value) = &x_cache {
+                crate::runtime::set_header(&mut response, "etag", etag);
+                if let Some(value) = x_cache {
                     crate::runtime::set_header(&mut response, "x-cache", value);
                 }
                 response
@@ -175,37 +199,46 @@ impl axum::response::IntoResponse for GetPartResponse {
                 let mut response = crate::runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
     }
 }
 /// Path parameters of `putPart`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PutPartPath {
     /// Shared by every operation of the path.
     pub item_id: i64,
     pub part: String,
 }
-static PUT_PART_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "item_id",
-            kind: crate::runtime::ParamKind::Integer,
-            required: true,
-        },
-        crate::runtime::ParamSpec {
-            name: "part",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"item_id":{"type":"integer","minimum":1,"maximum":9223372036854775807},"part":{"type":"string","maxLength":8}},"required":["item_id","part"]}"#,
-    ),
-};
+impl PutPartPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static ITEM_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "item_id",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false);
+        static PART: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "part",
+                crate::runtime::ParamKind::String,
+            )
+            .max_length(8);
+        let item_id = crate::runtime::required::<i64>(source, &ITEM_ID, violations);
+        let part = crate::runtime::required::<String>(source, &PART, violations);
+        Some(Self {
+            item_id: item_id?,
+            part: part?,
+        })
+    }
+}
 /// JSON Schema of the `putPart` request body.
 static PUT_PART_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"properties":{"label":{"type":"string"}}}"#,
@@ -304,18 +337,10 @@ pub fn router<A: Api>(api: A) -> axum::Router {
         .route("/ping", axum::routing::get(handle_ping::<A>))
         .with_state(api)
 }
-/// Compiles every request schema, so a schema the validator rejects fails at startup.
+/// Compiles every request schema and parameter pattern, so one the
+/// validator rejects fails at startup rather than on a request.
 pub fn check_schemas() -> Result<(), String> {
-    let schemas: &[&crate::runtime::Schema] = &[
-        &GET_PART_PATH.schema,
-        &GET_PART_QUERY.schema,
-        &GET_PART_HEADERS.schema,
-        &PUT_PART_PATH.schema,
-        &PUT_PART_BODY,
-    ];
-    for schema in schemas {
-        schema.check()?;
-    }
+    PUT_PART_BODY.check()?;
     Ok(())
 }
 /// Serves `GET /items/{item_id}/parts/{part}` (`getPart`).
@@ -337,16 +362,14 @@ async fn handle_get_part<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        GetPartPath,
-    >(&mut parts, &GET_PART_PATH, &mut violations)
-        .await;
-    let query = crate::runtime::query_params::<
-        GetPartQuery,
-    >(&parts, &GET_PART_QUERY, &mut violations);
-    let headers = crate::runtime::header_params::<
-        GetPartHeaders,
-    >(&parts, &GET_PART_HEADERS, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| GetPartPath::extract(&source, &mut violations));
+    let query = GetPartQuery::extract(
+        &crate::runtime::query_source(&parts),
+        &mut violations,
+    );
+    let headers = GetPartHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(query), Some(headers)) = (path, query, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -374,10 +397,9 @@ async fn handle_put_part<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        PutPartPath,
-    >(&mut parts, &PUT_PART_PATH, &mut violations)
-        .await;
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| PutPartPath::extract(&source, &mut violations));
     let body = match crate::runtime::optional_json_body::<
         PutPartBody,
     >(&parts, body, &PUT_PART_BODY, &mut violations)

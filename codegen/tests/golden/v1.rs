@@ -182,46 +182,49 @@ impl axum::response::IntoResponse for CreateUserResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", &location);
+                crate::runtime::set_header(&mut response, "location", location);
                 response
             }
         }
     }
 }
 /// Query parameters of `listUsers`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListUsersQuery {
     /// Maximum number of users to return.
-    #[serde(default = "default_list_users_query_limit")]
     pub limit: i32,
     /// Number of users to skip before the first one returned.
-    #[serde(default = "default_list_users_query_offset")]
     pub offset: i32,
 }
-fn default_list_users_query_limit() -> i32 {
-    20
+impl ListUsersQuery {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "limit",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false)
+            .maximum(100.0, false);
+        static OFFSET: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "offset",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(0.0, false)
+            .maximum(1000000.0, false);
+        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
+        let offset = crate::runtime::optional::<i32>(source, &OFFSET, violations);
+        Some(Self {
+            limit: limit?.unwrap_or_else(|| 20),
+            offset: offset?.unwrap_or_else(|| 0),
+        })
+    }
 }
-fn default_list_users_query_offset() -> i32 {
-    0
-}
-static LIST_USERS_QUERY: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Query,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "limit",
-            kind: crate::runtime::ParamKind::Integer,
-            required: false,
-        },
-        crate::runtime::ParamSpec {
-            name: "offset",
-            kind: crate::runtime::ParamKind::Integer,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100},"offset":{"type":"integer","minimum":0,"maximum":1000000}},"required":[]}"#,
-    ),
-};
 /// The responses of `listUsers` other than problems.
 #[derive(Debug, Clone)]
 pub enum ListUsersResponse {
@@ -257,24 +260,28 @@ impl axum::response::IntoResponse for LoginResponse {
     }
 }
 /// Path parameters of `getUser`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetUserPath {
     /// Id of the user.
     pub id: i64,
 }
-static GET_USER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "id",
-            kind: crate::runtime::ParamKind::Integer,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"id":{"type":"integer","minimum":1,"maximum":9223372036854775807}},"required":["id"]}"#,
-    ),
-};
+impl GetUserPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "id",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false);
+        let id = crate::runtime::required::<i64>(source, &ID, violations);
+        Some(Self { id: id? })
+    }
+}
 /// The responses of `getUser` other than problems.
 #[derive(Debug, Clone)]
 pub enum GetUserResponse {
@@ -404,30 +411,28 @@ pub fn router<A: Api>(api: A) -> axum::Router {
         .layer(axum::middleware::map_response(version_headers))
         .with_state(api)
 }
-/// Compiles every request schema, so a schema the validator rejects fails at startup.
+/// Compiles every request schema and parameter pattern, so one the
+/// validator rejects fails at startup rather than on a request.
 pub fn check_schemas() -> Result<(), String> {
-    let schemas: &[&crate::runtime::Schema] = &[
-        &CREATE_USER_BODY,
-        &LIST_USERS_QUERY.schema,
-        &LOGIN_BODY,
-        &GET_USER_PATH.schema,
-    ];
-    for schema in schemas {
-        schema.check()?;
-    }
+    CREATE_USER_BODY.check()?;
+    LOGIN_BODY.check()?;
     Ok(())
 }
 /// Adds the headers the spec gives a fixed value (`x-charter-value`) to every response.
 async fn version_headers(
     mut response: axum::response::Response,
 ) -> axum::response::Response {
-    crate::runtime::set_header(&mut response, "deprecation", "@1767225600");
-    crate::runtime::set_header(
+    crate::runtime::set_static_header(&mut response, "deprecation", "@1767225600");
+    crate::runtime::set_static_header(
         &mut response,
         "link",
         "</docs#v1-deprecation>; rel=\"deprecation\"; type=\"text/html\"",
     );
-    crate::runtime::set_header(&mut response, "sunset", "Wed, 30 Jun 2027 23:59:59 GMT");
+    crate::runtime::set_static_header(
+        &mut response,
+        "sunset",
+        "Wed, 30 Jun 2027 23:59:59 GMT",
+    );
     response
 }
 /// Serves `POST /api/v1/users` (`createUser`).
@@ -473,9 +478,10 @@ async fn handle_list_users<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let query = crate::runtime::query_params::<
-        ListUsersQuery,
-    >(&parts, &LIST_USERS_QUERY, &mut violations);
+    let query = ListUsersQuery::extract(
+        &crate::runtime::query_source(&parts),
+        &mut violations,
+    );
     let Some(query) = query else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -527,10 +533,9 @@ async fn handle_get_user<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        GetUserPath,
-    >(&mut parts, &GET_USER_PATH, &mut violations)
-        .await;
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| GetUserPath::extract(&source, &mut violations));
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };

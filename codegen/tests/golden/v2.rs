@@ -674,7 +674,7 @@ impl axum::response::IntoResponse for RegisterResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", &location);
+                crate::runtime::set_header(&mut response, "location", location);
                 response
             }
         }
@@ -751,34 +751,38 @@ impl axum::response::IntoResponse for GetMeResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
     }
 }
 /// Header parameters of `updateMe`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpdateMeHeaders {
     /// Entity tag from a previous response's `ETag`. The change is applied
     /// only if the resource still has this entity tag; otherwise the response
     /// is 412. Without this header the change is unconditional.
-    #[serde(rename = "If-Match")]
     pub if_match: Option<String>,
 }
-static UPDATE_ME_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "If-Match",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"If-Match":{"type":"string","minLength":1,"maxLength":200}},"required":[]}"#,
-    ),
-};
+impl UpdateMeHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "If-Match",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(200);
+        let if_match = crate::runtime::optional::<String>(source, &IF_MATCH, violations);
+        Some(Self { if_match: if_match? })
+    }
+}
 /// JSON Schema of the `updateMe` request body.
 static UPDATE_ME_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"full_name":{"type":"string","minLength":1,"maxLength":100}}}"#,
@@ -797,7 +801,7 @@ impl axum::response::IntoResponse for UpdateMeResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
@@ -822,11 +826,13 @@ impl axum::response::IntoResponse for ChangePasswordResponse {
         }
     }
 }
+static LIST_USERS_CURSOR_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+    "^[A-Za-z0-9_-]+$",
+);
 /// Query parameters of `listUsers`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListUsersQuery {
     /// Maximum number of items in the returned page.
-    #[serde(default = "default_list_users_query_limit")]
     pub limit: i32,
     /// Opaque pagination cursor: the `next_cursor` of the previous page,
     /// passed back verbatim. Omit it to get the first page. Clients must not
@@ -834,27 +840,36 @@ pub struct ListUsersQuery {
     /// with 400.
     pub cursor: Option<String>,
 }
-fn default_list_users_query_limit() -> i32 {
-    20
+impl ListUsersQuery {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "limit",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false)
+            .maximum(100.0, false);
+        static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "cursor",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(512)
+            .pattern(&LIST_USERS_CURSOR_PATTERN);
+        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
+        let cursor = crate::runtime::optional::<String>(source, &CURSOR, violations);
+        Some(Self {
+            limit: limit?.unwrap_or_else(|| 20),
+            cursor: cursor?,
+        })
+    }
 }
-static LIST_USERS_QUERY: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Query,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "limit",
-            kind: crate::runtime::ParamKind::Integer,
-            required: false,
-        },
-        crate::runtime::ParamSpec {
-            name: "cursor",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100},"cursor":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[]}"#,
-    ),
-};
 /// The responses of `listUsers` other than problems.
 #[derive(Debug, Clone)]
 pub enum ListUsersResponse {
@@ -871,45 +886,59 @@ impl axum::response::IntoResponse for ListUsersResponse {
     }
 }
 /// Path parameters of `getUser`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetUserPath {
     /// Id of the user.
     pub user_id: uuid::Uuid,
 }
-static GET_USER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "user_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"user_id":{"type":"string","format":"uuid"}},"required":["user_id"]}"#,
-    ),
-};
+impl GetUserPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "user_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let user_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &USER_ID, violations);
+        Some(Self { user_id: user_id? })
+    }
+}
 /// Header parameters of `getUser`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetUserHeaders {
     /// Entity tag from a previous response's `ETag`. If the resource still
     /// has this entity tag, the response is 304 Not Modified with no body.
-    #[serde(rename = "If-None-Match")]
     pub if_none_match: Option<String>,
 }
-static GET_USER_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "If-None-Match",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"If-None-Match":{"type":"string","minLength":1,"maxLength":200}},"required":[]}"#,
-    ),
-};
+impl GetUserHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "If-None-Match",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(200);
+        let if_none_match = crate::runtime::optional::<
+            String,
+        >(source, &IF_NONE_MATCH, violations);
+        Some(Self {
+            if_none_match: if_none_match?,
+        })
+    }
+}
 /// The responses of `getUser` other than problems.
 #[derive(Debug, Clone)]
 pub enum GetUserResponse {
@@ -926,14 +955,14 @@ impl axum::response::IntoResponse for GetUserResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
             Self::NotModified { etag } => {
                 let mut response = crate::runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
@@ -957,7 +986,7 @@ impl axum::response::IntoResponse for CreateApiKeyResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", &location);
+                crate::runtime::set_header(&mut response, "location", location);
                 response
             }
         }
@@ -979,24 +1008,28 @@ impl axum::response::IntoResponse for ListApiKeysResponse {
     }
 }
 /// Path parameters of `revokeApiKey`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RevokeApiKeyPath {
     /// Id of the API key.
     pub key_id: uuid::Uuid,
 }
-static REVOKE_API_KEY_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "key_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"key_id":{"type":"string","format":"uuid"}},"required":["key_id"]}"#,
-    ),
-};
+impl RevokeApiKeyPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static KEY_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "key_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let key_id = crate::runtime::required::<uuid::Uuid>(source, &KEY_ID, violations);
+        Some(Self { key_id: key_id? })
+    }
+}
 /// The responses of `revokeApiKey` other than problems.
 #[derive(Debug, Clone)]
 pub enum RevokeApiKeyResponse {
@@ -1030,18 +1063,20 @@ impl axum::response::IntoResponse for CreateChannelResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", &location);
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "location", location);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
     }
 }
+static LIST_CHANNELS_CURSOR_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+    "^[A-Za-z0-9_-]+$",
+);
 /// Query parameters of `listChannels`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListChannelsQuery {
     /// Maximum number of items in the returned page.
-    #[serde(default = "default_list_channels_query_limit")]
     pub limit: i32,
     /// Opaque pagination cursor: the `next_cursor` of the previous page,
     /// passed back verbatim. Omit it to get the first page. Clients must not
@@ -1049,27 +1084,36 @@ pub struct ListChannelsQuery {
     /// with 400.
     pub cursor: Option<String>,
 }
-fn default_list_channels_query_limit() -> i32 {
-    20
+impl ListChannelsQuery {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "limit",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false)
+            .maximum(100.0, false);
+        static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "cursor",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(512)
+            .pattern(&LIST_CHANNELS_CURSOR_PATTERN);
+        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
+        let cursor = crate::runtime::optional::<String>(source, &CURSOR, violations);
+        Some(Self {
+            limit: limit?.unwrap_or_else(|| 20),
+            cursor: cursor?,
+        })
+    }
 }
-static LIST_CHANNELS_QUERY: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Query,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "limit",
-            kind: crate::runtime::ParamKind::Integer,
-            required: false,
-        },
-        crate::runtime::ParamSpec {
-            name: "cursor",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100},"cursor":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[]}"#,
-    ),
-};
 /// The responses of `listChannels` other than problems.
 #[derive(Debug, Clone)]
 pub enum ListChannelsResponse {
@@ -1086,45 +1130,59 @@ impl axum::response::IntoResponse for ListChannelsResponse {
     }
 }
 /// Path parameters of `getChannel`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetChannelPath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
 }
-static GET_CHANNEL_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"}},"required":["channel_id"]}"#,
-    ),
-};
+impl GetChannelPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        Some(Self { channel_id: channel_id? })
+    }
+}
 /// Header parameters of `getChannel`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetChannelHeaders {
     /// Entity tag from a previous response's `ETag`. If the resource still
     /// has this entity tag, the response is 304 Not Modified with no body.
-    #[serde(rename = "If-None-Match")]
     pub if_none_match: Option<String>,
 }
-static GET_CHANNEL_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "If-None-Match",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"If-None-Match":{"type":"string","minLength":1,"maxLength":200}},"required":[]}"#,
-    ),
-};
+impl GetChannelHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "If-None-Match",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(200);
+        let if_none_match = crate::runtime::optional::<
+            String,
+        >(source, &IF_NONE_MATCH, violations);
+        Some(Self {
+            if_none_match: if_none_match?,
+        })
+    }
+}
 /// The responses of `getChannel` other than problems.
 #[derive(Debug, Clone)]
 pub enum GetChannelResponse {
@@ -1141,60 +1199,70 @@ impl axum::response::IntoResponse for GetChannelResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
             Self::NotModified { etag } => {
                 let mut response = crate::runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
     }
 }
 /// Path parameters of `updateChannel`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpdateChannelPath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
 }
-static UPDATE_CHANNEL_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"}},"required":["channel_id"]}"#,
-    ),
-};
+impl UpdateChannelPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        Some(Self { channel_id: channel_id? })
+    }
+}
 /// Header parameters of `updateChannel`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpdateChannelHeaders {
     /// Entity tag from a previous response's `ETag`. The change is applied
     /// only if the resource still has this entity tag; otherwise the response
     /// is 412. Without this header the change is unconditional.
-    #[serde(rename = "If-Match")]
     pub if_match: Option<String>,
 }
-static UPDATE_CHANNEL_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "If-Match",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"If-Match":{"type":"string","minLength":1,"maxLength":200}},"required":[]}"#,
-    ),
-};
+impl UpdateChannelHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "If-Match",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(200);
+        let if_match = crate::runtime::optional::<String>(source, &IF_MATCH, violations);
+        Some(Self { if_match: if_match? })
+    }
+}
 /// JSON Schema of the `updateChannel` request body.
 static UPDATE_CHANNEL_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":["string","null"],"maxLength":500}}}"#,
@@ -1213,53 +1281,63 @@ impl axum::response::IntoResponse for UpdateChannelResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", &etag);
+                crate::runtime::set_header(&mut response, "etag", etag);
                 response
             }
         }
     }
 }
 /// Path parameters of `deleteChannel`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeleteChannelPath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
 }
-static DELETE_CHANNEL_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"}},"required":["channel_id"]}"#,
-    ),
-};
+impl DeleteChannelPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        Some(Self { channel_id: channel_id? })
+    }
+}
 /// Header parameters of `deleteChannel`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeleteChannelHeaders {
     /// Entity tag from a previous response's `ETag`. The change is applied
     /// only if the resource still has this entity tag; otherwise the response
     /// is 412. Without this header the change is unconditional.
-    #[serde(rename = "If-Match")]
     pub if_match: Option<String>,
 }
-static DELETE_CHANNEL_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "If-Match",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"If-Match":{"type":"string","minLength":1,"maxLength":200}},"required":[]}"#,
-    ),
-};
+impl DeleteChannelHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "If-Match",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(200);
+        let if_match = crate::runtime::optional::<String>(source, &IF_MATCH, violations);
+        Some(Self { if_match: if_match? })
+    }
+}
 /// The responses of `deleteChannel` other than problems.
 #[derive(Debug, Clone)]
 pub enum DeleteChannelResponse {
@@ -1276,31 +1354,44 @@ impl axum::response::IntoResponse for DeleteChannelResponse {
     }
 }
 /// Path parameters of `addChannelMember`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AddChannelMemberPath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
     /// Id of the user.
     pub user_id: uuid::Uuid,
 }
-static ADD_CHANNEL_MEMBER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-        crate::runtime::ParamSpec {
-            name: "user_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"},"user_id":{"type":"string","format":"uuid"}},"required":["channel_id","user_id"]}"#,
-    ),
-};
+impl AddChannelMemberPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "user_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        let user_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &USER_ID, violations);
+        Some(Self {
+            channel_id: channel_id?,
+            user_id: user_id?,
+        })
+    }
+}
 /// The responses of `addChannelMember` other than problems.
 #[derive(Debug, Clone)]
 pub enum AddChannelMemberResponse {
@@ -1322,31 +1413,44 @@ impl axum::response::IntoResponse for AddChannelMemberResponse {
     }
 }
 /// Path parameters of `removeChannelMember`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoveChannelMemberPath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
     /// Id of the user.
     pub user_id: uuid::Uuid,
 }
-static REMOVE_CHANNEL_MEMBER_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-        crate::runtime::ParamSpec {
-            name: "user_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"},"user_id":{"type":"string","format":"uuid"}},"required":["channel_id","user_id"]}"#,
-    ),
-};
+impl RemoveChannelMemberPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "user_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        let user_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &USER_ID, violations);
+        Some(Self {
+            channel_id: channel_id?,
+            user_id: user_id?,
+        })
+    }
+}
 /// The responses of `removeChannelMember` other than problems.
 #[derive(Debug, Clone)]
 pub enum RemoveChannelMemberResponse {
@@ -1363,47 +1467,65 @@ impl axum::response::IntoResponse for RemoveChannelMemberResponse {
     }
 }
 /// Path parameters of `createMessage`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CreateMessagePath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
 }
-static CREATE_MESSAGE_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"}},"required":["channel_id"]}"#,
-    ),
-};
+impl CreateMessagePath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        Some(Self { channel_id: channel_id? })
+    }
+}
+static CREATE_MESSAGE_IDEMPOTENCY_KEY_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+    "^[\\x21-\\x7E]+$",
+);
 /// Header parameters of `createMessage`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CreateMessageHeaders {
     /// Client-chosen key (printable ASCII, no spaces) that makes the request
     /// safe to retry. The same key with the same body within 24 hours replays
     /// the first response without repeating the action; the same key with a
     /// different body is refused with 422.
-    #[serde(rename = "Idempotency-Key")]
     pub idempotency_key: Option<String>,
 }
-static CREATE_MESSAGE_HEADERS: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Header,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "Idempotency-Key",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"Idempotency-Key":{"type":"string","minLength":1,"maxLength":255,"pattern":"^[\\x21-\\x7E]+$"}},"required":[]}"#,
-    ),
-};
+impl CreateMessageHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static IDEMPOTENCY_KEY: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "Idempotency-Key",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(255)
+            .pattern(&CREATE_MESSAGE_IDEMPOTENCY_KEY_PATTERN);
+        let idempotency_key = crate::runtime::optional::<
+            String,
+        >(source, &IDEMPOTENCY_KEY, violations);
+        Some(Self {
+            idempotency_key: idempotency_key?,
+        })
+    }
+}
 /// JSON Schema of the `createMessage` request body.
 static CREATE_MESSAGE_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["body"],"properties":{"body":{"type":"string","minLength":1,"maxLength":4000}}}"#,
@@ -1422,36 +1544,44 @@ impl axum::response::IntoResponse for CreateMessageResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", &location);
+                crate::runtime::set_header(&mut response, "location", location);
                 response
             }
         }
     }
 }
 /// Path parameters of `listMessages`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListMessagesPath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
 }
-static LIST_MESSAGES_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"}},"required":["channel_id"]}"#,
-    ),
-};
+impl ListMessagesPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        Some(Self { channel_id: channel_id? })
+    }
+}
+static LIST_MESSAGES_CURSOR_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+    "^[A-Za-z0-9_-]+$",
+);
 /// Query parameters of `listMessages`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListMessagesQuery {
     /// Maximum number of items in the returned page.
-    #[serde(default = "default_list_messages_query_limit")]
     pub limit: i32,
     /// Opaque pagination cursor: the `next_cursor` of the previous page,
     /// passed back verbatim. Omit it to get the first page. Clients must not
@@ -1459,27 +1589,36 @@ pub struct ListMessagesQuery {
     /// with 400.
     pub cursor: Option<String>,
 }
-fn default_list_messages_query_limit() -> i32 {
-    20
+impl ListMessagesQuery {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "limit",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false)
+            .maximum(100.0, false);
+        static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Query,
+                "cursor",
+                crate::runtime::ParamKind::String,
+            )
+            .min_length(1)
+            .max_length(512)
+            .pattern(&LIST_MESSAGES_CURSOR_PATTERN);
+        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
+        let cursor = crate::runtime::optional::<String>(source, &CURSOR, violations);
+        Some(Self {
+            limit: limit?.unwrap_or_else(|| 20),
+            cursor: cursor?,
+        })
+    }
 }
-static LIST_MESSAGES_QUERY: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Query,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "limit",
-            kind: crate::runtime::ParamKind::Integer,
-            required: false,
-        },
-        crate::runtime::ParamSpec {
-            name: "cursor",
-            kind: crate::runtime::ParamKind::String,
-            required: false,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100},"cursor":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[]}"#,
-    ),
-};
 /// The responses of `listMessages` other than problems.
 #[derive(Debug, Clone)]
 pub enum ListMessagesResponse {
@@ -1496,31 +1635,44 @@ impl axum::response::IntoResponse for ListMessagesResponse {
     }
 }
 /// Path parameters of `deleteMessage`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeleteMessagePath {
     /// Id of the channel.
     pub channel_id: uuid::Uuid,
     /// Id of the message.
     pub message_id: uuid::Uuid,
 }
-static DELETE_MESSAGE_PATH: crate::runtime::ParamSet = crate::runtime::ParamSet {
-    location: crate::runtime::Location::Path,
-    params: &[
-        crate::runtime::ParamSpec {
-            name: "channel_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-        crate::runtime::ParamSpec {
-            name: "message_id",
-            kind: crate::runtime::ParamKind::String,
-            required: true,
-        },
-    ],
-    schema: crate::runtime::Schema::new(
-        r#"{"type":"object","properties":{"channel_id":{"type":"string","format":"uuid"},"message_id":{"type":"string","format":"uuid"}},"required":["channel_id","message_id"]}"#,
-    ),
-};
+impl DeleteMessagePath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        static MESSAGE_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "message_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        let message_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &MESSAGE_ID, violations);
+        Some(Self {
+            channel_id: channel_id?,
+            message_id: message_id?,
+        })
+    }
+}
 /// The responses of `deleteMessage` other than problems.
 #[derive(Debug, Clone)]
 pub enum DeleteMessageResponse {
@@ -1970,42 +2122,23 @@ pub fn router<A: Api>(api: A) -> axum::Router {
         )
         .with_state(api)
 }
-/// Compiles every request schema, so a schema the validator rejects fails at startup.
+/// Compiles every request schema and parameter pattern, so one the
+/// validator rejects fails at startup rather than on a request.
 pub fn check_schemas() -> Result<(), String> {
-    let schemas: &[&crate::runtime::Schema] = &[
-        &REGISTER_BODY,
-        &LOGIN_BODY,
-        &REFRESH_TOKEN_BODY,
-        &LOGOUT_BODY,
-        &UPDATE_ME_HEADERS.schema,
-        &UPDATE_ME_BODY,
-        &CHANGE_PASSWORD_BODY,
-        &LIST_USERS_QUERY.schema,
-        &GET_USER_PATH.schema,
-        &GET_USER_HEADERS.schema,
-        &CREATE_API_KEY_BODY,
-        &REVOKE_API_KEY_PATH.schema,
-        &CREATE_CHANNEL_BODY,
-        &LIST_CHANNELS_QUERY.schema,
-        &GET_CHANNEL_PATH.schema,
-        &GET_CHANNEL_HEADERS.schema,
-        &UPDATE_CHANNEL_PATH.schema,
-        &UPDATE_CHANNEL_HEADERS.schema,
-        &UPDATE_CHANNEL_BODY,
-        &DELETE_CHANNEL_PATH.schema,
-        &DELETE_CHANNEL_HEADERS.schema,
-        &ADD_CHANNEL_MEMBER_PATH.schema,
-        &REMOVE_CHANNEL_MEMBER_PATH.schema,
-        &CREATE_MESSAGE_PATH.schema,
-        &CREATE_MESSAGE_HEADERS.schema,
-        &CREATE_MESSAGE_BODY,
-        &LIST_MESSAGES_PATH.schema,
-        &LIST_MESSAGES_QUERY.schema,
-        &DELETE_MESSAGE_PATH.schema,
-    ];
-    for schema in schemas {
-        schema.check()?;
-    }
+    REGISTER_BODY.check()?;
+    LOGIN_BODY.check()?;
+    REFRESH_TOKEN_BODY.check()?;
+    LOGOUT_BODY.check()?;
+    UPDATE_ME_BODY.check()?;
+    CHANGE_PASSWORD_BODY.check()?;
+    LIST_USERS_CURSOR_PATTERN.check()?;
+    CREATE_API_KEY_BODY.check()?;
+    CREATE_CHANNEL_BODY.check()?;
+    LIST_CHANNELS_CURSOR_PATTERN.check()?;
+    UPDATE_CHANNEL_BODY.check()?;
+    CREATE_MESSAGE_IDEMPOTENCY_KEY_PATTERN.check()?;
+    CREATE_MESSAGE_BODY.check()?;
+    LIST_MESSAGES_CURSOR_PATTERN.check()?;
     Ok(())
 }
 /// Serves `POST /api/v2/auth/register` (`register`).
@@ -2157,9 +2290,7 @@ async fn handle_update_me<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let headers = crate::runtime::header_params::<
-        UpdateMeHeaders,
-    >(&parts, &UPDATE_ME_HEADERS, &mut violations);
+    let headers = UpdateMeHeaders::extract(&parts.headers, &mut violations);
     let body = match crate::runtime::json_body::<
         UpdateMeRequest,
     >(&parts, body, &UPDATE_ME_BODY, &mut violations)
@@ -2230,9 +2361,10 @@ async fn handle_list_users<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let query = crate::runtime::query_params::<
-        ListUsersQuery,
-    >(&parts, &LIST_USERS_QUERY, &mut violations);
+    let query = ListUsersQuery::extract(
+        &crate::runtime::query_source(&parts),
+        &mut violations,
+    );
     let Some(query) = query else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2260,13 +2392,10 @@ async fn handle_get_user<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        GetUserPath,
-    >(&mut parts, &GET_USER_PATH, &mut violations)
-        .await;
-    let headers = crate::runtime::header_params::<
-        GetUserHeaders,
-    >(&parts, &GET_USER_HEADERS, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| GetUserPath::extract(&source, &mut violations));
+    let headers = GetUserHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2352,10 +2481,9 @@ async fn handle_revoke_api_key<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        RevokeApiKeyPath,
-    >(&mut parts, &REVOKE_API_KEY_PATH, &mut violations)
-        .await;
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| RevokeApiKeyPath::extract(&source, &mut violations));
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2418,9 +2546,10 @@ async fn handle_list_channels<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let query = crate::runtime::query_params::<
-        ListChannelsQuery,
-    >(&parts, &LIST_CHANNELS_QUERY, &mut violations);
+    let query = ListChannelsQuery::extract(
+        &crate::runtime::query_source(&parts),
+        &mut violations,
+    );
     let Some(query) = query else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2448,13 +2577,10 @@ async fn handle_get_channel<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        GetChannelPath,
-    >(&mut parts, &GET_CHANNEL_PATH, &mut violations)
-        .await;
-    let headers = crate::runtime::header_params::<
-        GetChannelHeaders,
-    >(&parts, &GET_CHANNEL_HEADERS, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| GetChannelPath::extract(&source, &mut violations));
+    let headers = GetChannelHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2482,13 +2608,10 @@ async fn handle_update_channel<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        UpdateChannelPath,
-    >(&mut parts, &UPDATE_CHANNEL_PATH, &mut violations)
-        .await;
-    let headers = crate::runtime::header_params::<
-        UpdateChannelHeaders,
-    >(&parts, &UPDATE_CHANNEL_HEADERS, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| UpdateChannelPath::extract(&source, &mut violations));
+    let headers = UpdateChannelHeaders::extract(&parts.headers, &mut violations);
     let body = match crate::runtime::json_body::<
         UpdateChannelRequest,
     >(&parts, body, &UPDATE_CHANNEL_BODY, &mut violations)
@@ -2524,13 +2647,10 @@ async fn handle_delete_channel<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        DeleteChannelPath,
-    >(&mut parts, &DELETE_CHANNEL_PATH, &mut violations)
-        .await;
-    let headers = crate::runtime::header_params::<
-        DeleteChannelHeaders,
-    >(&parts, &DELETE_CHANNEL_HEADERS, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| DeleteChannelPath::extract(&source, &mut violations));
+    let headers = DeleteChannelHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2558,10 +2678,9 @@ async fn handle_add_channel_member<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        AddChannelMemberPath,
-    >(&mut parts, &ADD_CHANNEL_MEMBER_PATH, &mut violations)
-        .await;
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| AddChannelMemberPath::extract(&source, &mut violations));
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2589,10 +2708,9 @@ async fn handle_remove_channel_member<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        RemoveChannelMemberPath,
-    >(&mut parts, &REMOVE_CHANNEL_MEMBER_PATH, &mut violations)
-        .await;
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| RemoveChannelMemberPath::extract(&source, &mut violations));
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2620,13 +2738,10 @@ async fn handle_create_message<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        CreateMessagePath,
-    >(&mut parts, &CREATE_MESSAGE_PATH, &mut violations)
-        .await;
-    let headers = crate::runtime::header_params::<
-        CreateMessageHeaders,
-    >(&parts, &CREATE_MESSAGE_HEADERS, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| CreateMessagePath::extract(&source, &mut violations));
+    let headers = CreateMessageHeaders::extract(&parts.headers, &mut violations);
     let body = match crate::runtime::json_body::<
         CreateMessageRequest,
     >(&parts, body, &CREATE_MESSAGE_BODY, &mut violations)
@@ -2662,13 +2777,13 @@ async fn handle_list_messages<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        ListMessagesPath,
-    >(&mut parts, &LIST_MESSAGES_PATH, &mut violations)
-        .await;
-    let query = crate::runtime::query_params::<
-        ListMessagesQuery,
-    >(&parts, &LIST_MESSAGES_QUERY, &mut violations);
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| ListMessagesPath::extract(&source, &mut violations));
+    let query = ListMessagesQuery::extract(
+        &crate::runtime::query_source(&parts),
+        &mut violations,
+    );
     let (Some(path), Some(query)) = (path, query) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2696,10 +2811,9 @@ async fn handle_delete_message<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let mut violations = Vec::new();
-    let path = crate::runtime::path_params::<
-        DeleteMessagePath,
-    >(&mut parts, &DELETE_MESSAGE_PATH, &mut violations)
-        .await;
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| DeleteMessagePath::extract(&source, &mut violations));
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
