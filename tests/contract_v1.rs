@@ -94,7 +94,7 @@ contract_test!(login, |server| {
         })
         .send()
         .await;
-    problem_v1(wrong, 401, "UNAUTHORIZED");
+    problem_v1(wrong, 401, "UNAUTHENTICATED");
 });
 
 contract_test!(get_me, |server| {
@@ -114,7 +114,7 @@ contract_test!(get_me, |server| {
     problem_v1(
         server.anonymous_v1().get_me().send().await,
         401,
-        "UNAUTHORIZED",
+        "UNAUTHENTICATED",
     );
     // A v2 access token works on v1: one account, one session model.
     let via_v2 = server
@@ -169,7 +169,7 @@ contract_test!(get_user, |server| {
     problem_v1(
         server.anonymous_v1().get_user().id(1).send().await,
         401,
-        "UNAUTHORIZED",
+        "UNAUTHENTICATED",
     );
 });
 

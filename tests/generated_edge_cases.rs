@@ -232,7 +232,7 @@ async fn security_requirements_are_enforced_as_declared() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(headers.contains_key("www-authenticate"));
-    assert_eq!(body["code"], "UNAUTHORIZED");
+    assert_eq!(body["code"], "UNAUTHENTICATED");
     // A rejected credential is the authenticator's problem.
     let (status, _, _) = call(
         &router,

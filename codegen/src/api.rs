@@ -407,8 +407,17 @@ impl<'a> ApiGen<'a> {
             return Err(node.error("path parameters must say `required: true`"));
         }
         let loc = location.runtime_variant();
-        let mut rule =
-            quote!(#rt::ParamRule::new(#rt::Location::#loc, #name, #rt::ParamKind::#kind));
+        let lookup = if location == Location::Header {
+            name.to_ascii_lowercase()
+        } else {
+            name.clone()
+        };
+        let mut rule = quote!(#rt::ParamRule::new(
+            #rt::Location::#loc,
+            #name,
+            #lookup,
+            #rt::ParamKind::#kind
+        ));
         for (key, exclusive_key, method) in [
             ("minimum", "exclusiveMinimum", quote!(minimum)),
             ("maximum", "exclusiveMaximum", quote!(maximum)),

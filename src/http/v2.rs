@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::channels::{self, ChannelChanges, ChannelRow, MemberRow};
 use crate::messages::{self, MessageRow};
-use crate::runtime::{Location, Problem, RequestContext, Violation};
+use crate::runtime::{Problem, RequestContext};
 use crate::{api_keys, users};
 
 const ME: &str = "me";
@@ -105,28 +105,6 @@ fn listing(kind: &str, scope: Option<Uuid>, viewer: Uuid) -> String {
     }
 }
 
-/// PostgreSQL text cannot hold NUL characters, so stored text fields refuse
-/// them as a validation failure (on every backend alike) instead of failing
-/// in the database.
-fn refuse_nul(fields: &[(&str, Option<&str>)]) -> Result<(), Problem> {
-    let errors: Vec<Violation> = fields
-        .iter()
-        .filter(|(_, value)| value.is_some_and(|v| v.contains('\0')))
-        .map(|(name, _)| {
-            Violation::new(
-                Location::Body,
-                format!("#/{name}"),
-                "must not contain NUL characters",
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
-    }
-}
-
 fn limit(value: i32) -> usize {
     usize::try_from(value).unwrap_or(1).clamp(1, 100)
 }
@@ -137,10 +115,6 @@ impl Api for App {
         _ctx: &RequestContext,
         body: RegisterRequest,
     ) -> Result<RegisterResponse, Problem> {
-        refuse_nul(&[
-            ("email", Some(&body.email)),
-            ("full_name", Some(&body.full_name)),
-        ])?;
         let row = users::register(self, &body.email, &body.full_name, &body.password).await?;
         Ok(RegisterResponse::Created {
             location: format!("/api/v2/users/{}", row.id),
@@ -200,7 +174,6 @@ impl Api for App {
         headers: UpdateMeHeaders,
         body: UpdateMeRequest,
     ) -> Result<UpdateMeResponse, Problem> {
-        refuse_nul(&[("full_name", body.full_name.as_deref())])?;
         let current = users::get(self, auth.user_id).await?;
         check_if_match(
             headers.if_match.as_deref(),
@@ -279,7 +252,6 @@ impl Api for App {
         auth: Principal,
         body: CreateApiKeyRequest,
     ) -> Result<CreateApiKeyResponse, Problem> {
-        refuse_nul(&[("name", Some(&body.name))])?;
         let scopes: Vec<&str> = body.scopes.iter().map(ApiKeyScope::as_str).collect();
         let (row, secret) = api_keys::create(self, auth.user_id, &body.name, &scopes).await?;
         let view = api_key(&row)?;
@@ -326,7 +298,6 @@ impl Api for App {
         auth: Principal,
         body: CreateChannelRequest,
     ) -> Result<CreateChannelResponse, Problem> {
-        refuse_nul(&[("name", Some(&body.name)), ("topic", body.topic.as_deref())])?;
         let row = channels::create(
             self,
             auth.user_id,
@@ -392,10 +363,6 @@ impl Api for App {
         headers: UpdateChannelHeaders,
         body: UpdateChannelRequest,
     ) -> Result<UpdateChannelResponse, Problem> {
-        refuse_nul(&[
-            ("name", body.name.as_deref()),
-            ("topic", body.topic.as_ref().and_then(|t| t.as_deref())),
-        ])?;
         let current = channels::owned(self, auth.user_id, path.channel_id).await?;
         check_if_match(
             headers.if_match.as_deref(),
@@ -486,7 +453,6 @@ impl Api for App {
         headers: CreateMessageHeaders,
         body: CreateMessageRequest,
     ) -> Result<CreateMessageResponse, Problem> {
-        refuse_nul(&[("body", Some(&body.body))])?;
         let current = channels::visible(self, auth.user_id, path.channel_id).await?;
         let row = messages::create(
             self,

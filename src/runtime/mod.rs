@@ -360,8 +360,11 @@ impl Pattern {
 /// these as statics; checking one allocates nothing unless it fails.
 pub struct ParamRule {
     pub location: Location,
-    /// The name on the wire (header names as the spec spells them).
+    /// The name as the spec spells it (used in violation pointers).
     pub name: &'static str,
+    /// The name to look the value up by (header names lower-cased, which
+    /// `HeaderMap` finds without converting).
+    pub key: &'static str,
     pub kind: ParamKind,
     pub minimum: Option<(f64, bool)>,
     pub maximum: Option<(f64, bool)>,
@@ -373,10 +376,16 @@ pub struct ParamRule {
 }
 
 impl ParamRule {
-    pub const fn new(location: Location, name: &'static str, kind: ParamKind) -> Self {
+    pub const fn new(
+        location: Location,
+        name: &'static str,
+        key: &'static str,
+        kind: ParamKind,
+    ) -> Self {
         ParamRule {
             location,
             name,
+            key,
             kind,
             minimum: None,
             maximum: None,
@@ -457,11 +466,14 @@ impl ParamRule {
             check_format(format, raw)?;
         }
         let value = raw.parse::<T>().map_err(|_| {
-            match self.kind {
-                ParamKind::Integer => "must be an integer in range",
-                ParamKind::Number => "must be a number",
-                ParamKind::Boolean => "must be `true` or `false`",
-                ParamKind::String => "is not a valid value",
+            match (self.format, self.kind) {
+                (Some(ParamFormat::Uuid), _) => "must be a UUID",
+                (Some(ParamFormat::DateTime), _) => "must be an RFC 3339 date-time",
+                (Some(ParamFormat::Date), _) => "must be a date (YYYY-MM-DD)",
+                (_, ParamKind::Integer) => "must be an integer in range",
+                (_, ParamKind::Number) => "must be a number",
+                (_, ParamKind::Boolean) => "must be `true` or `false`",
+                (_, ParamKind::String) => "is not a valid value",
             }
             .to_owned()
         })?;
@@ -499,8 +511,9 @@ impl ParamRule {
 
 fn check_format(format: ParamFormat, raw: &str) -> Result<(), String> {
     let valid = match format {
-        // The hyphenated form only, as JSON Schema's `uuid` format.
-        ParamFormat::Uuid => raw.len() == 36 && uuid::Uuid::try_parse(raw).is_ok(),
+        // The hyphenated form only, as JSON Schema's `uuid` format; the
+        // digits are checked when the value is parsed.
+        ParamFormat::Uuid => raw.len() == 36,
         ParamFormat::DateTime => chrono::DateTime::parse_from_rfc3339(raw).is_ok(),
         ParamFormat::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_ok(),
         ParamFormat::Email => raw
@@ -521,8 +534,8 @@ fn check_format(format: ParamFormat, raw: &str) -> Result<(), String> {
 
 /// Where parameter values are read from.
 pub trait ParamSource {
-    /// The raw value of `name`; an error when it cannot be read as one value.
-    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str>;
+    /// The raw value of the parameter `key`; an error when it cannot be read as one value.
+    fn raw(&self, key: &str) -> Result<Option<&str>, &'static str>;
 }
 
 impl ParamSource for RawPathParams {
@@ -585,7 +598,7 @@ pub fn optional<T: FromStr>(
     rule: &ParamRule,
     violations: &mut Vec<Violation>,
 ) -> Option<Option<T>> {
-    let raw = match source.raw(rule.name) {
+    let raw = match source.raw(rule.key) {
         Ok(Some(raw)) => raw,
         Ok(None) => return Some(None),
         Err(detail) => {

@@ -126,7 +126,7 @@ impl Problem {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+        Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
             .with_detail(detail)
             .with_header(
                 header::WWW_AUTHENTICATE,

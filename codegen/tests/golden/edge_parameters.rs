@@ -77,11 +77,13 @@ impl GetPartPath {
         static ITEM_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "item_id",
+                "item_id",
                 crate::runtime::ParamKind::Integer,
             )
             .minimum(1.0, false);
         static PART: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
+                "part",
                 "part",
                 crate::runtime::ParamKind::String,
             )
@@ -111,10 +113,12 @@ impl GetPartQuery {
         static VERBOSE: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
             crate::runtime::Location::Query,
             "verbose",
+            "verbose",
             crate::runtime::ParamKind::Boolean,
         );
         static RATIO: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
+                "ratio",
                 "ratio",
                 crate::runtime::ParamKind::Number,
             )
@@ -122,6 +126,7 @@ impl GetPartQuery {
             .maximum(1.0, false);
         static PAGE: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
+                "page",
                 "page",
                 crate::runtime::ParamKind::Integer,
             )
@@ -152,12 +157,14 @@ impl GetPartHeaders {
         static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "If-None-Match",
+                "if-none-match",
                 crate::runtime::ParamKind::String,
             )
             .max_length(64);
         static X_TRACE: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "X-Trace",
+                "x-trace",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -222,11 +229,13 @@ impl PutPartPath {
         static ITEM_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "item_id",
+                "item_id",
                 crate::runtime::ParamKind::Integer,
             )
             .minimum(1.0, false);
         static PART: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
+                "part",
                 "part",
                 crate::runtime::ParamKind::String,
             )

@@ -166,7 +166,7 @@ pub static CONSTANT_HEADERS: &[(&str, &str)] = &[
 ];
 /// JSON Schema of the `createUser` request body.
 static CREATE_USER_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"required":["name","email","password"],"properties":{"name":{"type":"string","minLength":1,"maxLength":100},"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128}}}"#,
+    r#"{"type":"object","additionalProperties":false,"required":["name","email","password"],"properties":{"name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"},"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128}}}"#,
 );
 /// The responses of `createUser` other than problems.
 #[derive(Debug, Clone)]
@@ -206,12 +206,14 @@ impl ListUsersQuery {
         static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
                 "limit",
+                "limit",
                 crate::runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
         static OFFSET: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
+                "offset",
                 "offset",
                 crate::runtime::ParamKind::Integer,
             )
@@ -274,6 +276,7 @@ impl GetUserPath {
     ) -> Option<Self> {
         static ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
+                "id",
                 "id",
                 crate::runtime::ParamKind::Integer,
             )

@@ -658,7 +658,7 @@ pub static SECURITY_SCHEMES: &[crate::runtime::SecurityScheme] = &[
 pub static CONSTANT_HEADERS: &[(&str, &str)] = &[];
 /// JSON Schema of the `register` request body.
 static REGISTER_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"required":["email","password","full_name"],"properties":{"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128},"full_name":{"type":"string","minLength":1,"maxLength":100}}}"#,
+    r#"{"type":"object","additionalProperties":false,"required":["email","password","full_name"],"properties":{"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128},"full_name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `register` other than problems.
 #[derive(Debug, Clone)]
@@ -775,6 +775,7 @@ impl UpdateMeHeaders {
         static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "If-Match",
+                "if-match",
                 crate::runtime::ParamKind::String,
             )
             .min_length(1)
@@ -785,7 +786,7 @@ impl UpdateMeHeaders {
 }
 /// JSON Schema of the `updateMe` request body.
 static UPDATE_ME_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"full_name":{"type":"string","minLength":1,"maxLength":100}}}"#,
+    r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"full_name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `updateMe` other than problems.
 #[derive(Debug, Clone)]
@@ -850,12 +851,14 @@ impl ListUsersQuery {
         static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
                 "limit",
+                "limit",
                 crate::runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
         static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
+                "cursor",
                 "cursor",
                 crate::runtime::ParamKind::String,
             )
@@ -901,6 +904,7 @@ impl GetUserPath {
         static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "user_id",
+                "user_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -927,6 +931,7 @@ impl GetUserHeaders {
         static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "If-None-Match",
+                "if-none-match",
                 crate::runtime::ParamKind::String,
             )
             .min_length(1)
@@ -970,7 +975,7 @@ impl axum::response::IntoResponse for GetUserResponse {
 }
 /// JSON Schema of the `createApiKey` request body.
 static CREATE_API_KEY_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"required":["name","scopes"],"properties":{"name":{"type":"string","minLength":1,"maxLength":100},"scopes":{"type":"array","minItems":1,"maxItems":2,"uniqueItems":true,"items":{"type":"string","enum":["read","write"]}}}}"#,
+    r#"{"type":"object","additionalProperties":false,"required":["name","scopes"],"properties":{"name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"},"scopes":{"type":"array","minItems":1,"maxItems":2,"uniqueItems":true,"items":{"type":"string","enum":["read","write"]}}}}"#,
 );
 /// The responses of `createApiKey` other than problems.
 #[derive(Debug, Clone)]
@@ -1023,6 +1028,7 @@ impl RevokeApiKeyPath {
         static KEY_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "key_id",
+                "key_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -1047,7 +1053,7 @@ impl axum::response::IntoResponse for RevokeApiKeyResponse {
 }
 /// JSON Schema of the `createChannel` request body.
 static CREATE_CHANNEL_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":"string","maxLength":500},"visibility":{"type":"string","enum":["public","private"]}}}"#,
+    r#"{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":"string","maxLength":500,"pattern":"^[^\\x00]*$"},"visibility":{"type":"string","enum":["public","private"]}}}"#,
 );
 /// The responses of `createChannel` other than problems.
 #[derive(Debug, Clone)]
@@ -1094,12 +1100,14 @@ impl ListChannelsQuery {
         static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
                 "limit",
+                "limit",
                 crate::runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
         static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
+                "cursor",
                 "cursor",
                 crate::runtime::ParamKind::String,
             )
@@ -1145,6 +1153,7 @@ impl GetChannelPath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -1171,6 +1180,7 @@ impl GetChannelHeaders {
         static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "If-None-Match",
+                "if-none-match",
                 crate::runtime::ParamKind::String,
             )
             .min_length(1)
@@ -1228,6 +1238,7 @@ impl UpdateChannelPath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -1255,6 +1266,7 @@ impl UpdateChannelHeaders {
         static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "If-Match",
+                "if-match",
                 crate::runtime::ParamKind::String,
             )
             .min_length(1)
@@ -1265,7 +1277,7 @@ impl UpdateChannelHeaders {
 }
 /// JSON Schema of the `updateChannel` request body.
 static UPDATE_CHANNEL_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":["string","null"],"maxLength":500}}}"#,
+    r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":["string","null"],"maxLength":500,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `updateChannel` other than problems.
 #[derive(Debug, Clone)]
@@ -1303,6 +1315,7 @@ impl DeleteChannelPath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -1330,6 +1343,7 @@ impl DeleteChannelHeaders {
         static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "If-Match",
+                "if-match",
                 crate::runtime::ParamKind::String,
             )
             .min_length(1)
@@ -1371,11 +1385,13 @@ impl AddChannelMemberPath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
         static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
+                "user_id",
                 "user_id",
                 crate::runtime::ParamKind::String,
             )
@@ -1430,11 +1446,13 @@ impl RemoveChannelMemberPath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
         static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
+                "user_id",
                 "user_id",
                 crate::runtime::ParamKind::String,
             )
@@ -1482,6 +1500,7 @@ impl CreateMessagePath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -1513,6 +1532,7 @@ impl CreateMessageHeaders {
         static IDEMPOTENCY_KEY: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Header,
                 "Idempotency-Key",
+                "idempotency-key",
                 crate::runtime::ParamKind::String,
             )
             .min_length(1)
@@ -1528,7 +1548,7 @@ impl CreateMessageHeaders {
 }
 /// JSON Schema of the `createMessage` request body.
 static CREATE_MESSAGE_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
-    r#"{"type":"object","additionalProperties":false,"required":["body"],"properties":{"body":{"type":"string","minLength":1,"maxLength":4000}}}"#,
+    r#"{"type":"object","additionalProperties":false,"required":["body"],"properties":{"body":{"type":"string","minLength":1,"maxLength":4000,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `createMessage` other than problems.
 #[derive(Debug, Clone)]
@@ -1566,6 +1586,7 @@ impl ListMessagesPath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
@@ -1599,12 +1620,14 @@ impl ListMessagesQuery {
         static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
                 "limit",
+                "limit",
                 crate::runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
         static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Query,
+                "cursor",
                 "cursor",
                 crate::runtime::ParamKind::String,
             )
@@ -1652,11 +1675,13 @@ impl DeleteMessagePath {
         static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
                 "channel_id",
+                "channel_id",
                 crate::runtime::ParamKind::String,
             )
             .format(crate::runtime::ParamFormat::Uuid);
         static MESSAGE_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
                 crate::runtime::Location::Path,
+                "message_id",
                 "message_id",
                 crate::runtime::ParamKind::String,
             )
