@@ -34,7 +34,7 @@ impl Authenticator for Fake {
     async fn authenticate(
         &self,
         _ctx: &RequestContext,
-        credential: Credential,
+        credential: Credential<'_>,
     ) -> Result<Uuid, Problem> {
         check_token(match &credential {
             Credential::Bearer { token, .. } => token,

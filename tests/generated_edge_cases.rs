@@ -27,11 +27,11 @@ impl Authenticator for Fake {
     async fn authenticate(
         &self,
         _ctx: &RequestContext,
-        credential: Credential,
+        credential: Credential<'_>,
     ) -> Result<String, Problem> {
         match credential {
-            Credential::Bearer { token, .. } if token == "good" => Ok("bearer-user".to_owned()),
-            Credential::ApiKey { key, scheme } if key == "key" => Ok(format!("{scheme}-user")),
+            Credential::Bearer { token: "good", .. } => Ok("bearer-user".to_owned()),
+            Credential::ApiKey { key: "key", scheme } => Ok(format!("{scheme}-user")),
             _ => Err(Problem::unauthorized("bad credential")),
         }
     }

@@ -776,11 +776,13 @@ impl<'a> ApiGen<'a> {
                     let lower = header.to_ascii_lowercase();
                     if *required {
                         fields.push(quote!(#field: String));
-                        header_sets.push(quote!(#rt::set_header(&mut response, #lower, #field);));
+                        header_sets.push(quote!(#rt::set_header(&mut response, const { axum::http::HeaderName::from_static(#lower) }, #field);));
                     } else {
                         fields.push(quote!(#field: Option<String>));
                         header_sets.push(quote! {
-                            if let Some(value) = #field { #rt::set_header(&mut response, #lower, value); }
+                            if let Some(value) = #field {
+                                #rt::set_header(&mut response, const { axum::http::HeaderName::from_static(#lower) }, value);
+                            }
                         });
                     }
                     bindings.push(quote!(#field));
@@ -948,10 +950,14 @@ impl<'a> ApiGen<'a> {
         let (constant_layer, constant_fn) = if self.constant_headers.is_empty() {
             (quote!(), quote!())
         } else {
-            let sets = self
-                .constant_headers
-                .iter()
-                .map(|(name, value)| quote!(#rt::set_static_header(&mut response, #name, #value);));
+            let sets = self.constant_headers.iter().map(|(name, value)| {
+                quote! {
+                    response.headers_mut().insert(
+                        const { axum::http::HeaderName::from_static(#name) },
+                        const { axum::http::HeaderValue::from_static(#value) },
+                    );
+                }
+            });
             (
                 quote!(.layer(axum::middleware::map_response(version_headers))),
                 quote! {

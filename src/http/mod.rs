@@ -30,11 +30,11 @@ impl Authenticator for App {
     async fn authenticate(
         &self,
         ctx: &RequestContext,
-        credential: Credential,
+        credential: Credential<'_>,
     ) -> Result<Principal, Problem> {
         match credential {
             Credential::Bearer { token, .. } => {
-                let user_id = self.tokens.verify_access(&token)?;
+                let user_id = self.tokens.verify_access(token)?;
                 let user = crate::users::find(self, user_id)
                     .await?
                     .ok_or_else(|| Problem::unauthorized("The account no longer exists."))?;
@@ -45,7 +45,7 @@ impl Authenticator for App {
                 })
             }
             Credential::ApiKey { key, .. } => {
-                let (row, user_seq) = crate::api_keys::authenticate(self, &key).await?;
+                let (row, user_seq) = crate::api_keys::authenticate(self, key).await?;
                 let scopes = row.scope_list();
                 // Reads need the `read` scope, everything else `write`.
                 let needed = match ctx.operation.method {

@@ -70,13 +70,19 @@ pub struct SecurityScheme {
 }
 
 /// A credential found in a request, tagged with the scheme that carried it.
-#[derive(Clone)]
-pub enum Credential {
-    Bearer { scheme: &'static str, token: String },
-    ApiKey { scheme: &'static str, key: String },
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    Bearer {
+        scheme: &'static str,
+        token: &'a str,
+    },
+    ApiKey {
+        scheme: &'static str,
+        key: &'a str,
+    },
 }
 
-impl std::fmt::Debug for Credential {
+impl std::fmt::Debug for Credential<'_> {
     // Never print the secret itself.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -94,7 +100,7 @@ pub trait Authenticator: Clone + Send + Sync + 'static {
     fn authenticate(
         &self,
         ctx: &RequestContext,
-        credential: Credential,
+        credential: Credential<'_>,
     ) -> impl Future<Output = Result<Self::Principal, Problem>> + Send;
 }
 
@@ -149,11 +155,11 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn find_credential(
-    headers: &HeaderMap,
+fn find_credential<'a>(
+    headers: &'a HeaderMap,
     alternative: &[&'static str],
     schemes: &'static [SecurityScheme],
-) -> Option<Credential> {
+) -> Option<Credential<'a>> {
     for name in alternative {
         let scheme = schemes.iter().find(|s| s.name == *name)?;
         match scheme.kind {
@@ -164,7 +170,7 @@ fn find_credential(
                 if kind.eq_ignore_ascii_case("bearer") && !token.is_empty() {
                     return Some(Credential::Bearer {
                         scheme: scheme.name,
-                        token: token.to_owned(),
+                        token,
                     });
                 }
             }
@@ -173,7 +179,7 @@ fn find_credential(
                 if !key.is_empty() {
                     return Some(Credential::ApiKey {
                         scheme: scheme.name,
-                        key: key.to_owned(),
+                        key,
                     });
                 }
             }
@@ -182,11 +188,11 @@ fn find_credential(
     None
 }
 
-fn present_credential(
+fn present_credential<'a>(
     ctx: &RequestContext,
-    headers: &HeaderMap,
+    headers: &'a HeaderMap,
     schemes: &'static [SecurityScheme],
-) -> Option<Credential> {
+) -> Option<Credential<'a>> {
     ctx.operation
         .security
         .iter()
@@ -762,23 +768,13 @@ pub fn empty_response(status: StatusCode) -> Response {
 }
 
 /// Sets a response header; a value that is not a valid header is logged and dropped.
-pub fn set_header(response: &mut Response, name: &'static str, value: String) {
+pub fn set_header(response: &mut Response, name: HeaderName, value: String) {
     match HeaderValue::try_from(value) {
         Ok(value) => {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(name), value);
+            response.headers_mut().insert(name, value);
         }
-        Err(_) => tracing::error!(header = name, "response header value is not valid"),
+        Err(_) => tracing::error!(header = %name, "response header value is not valid"),
     }
-}
-
-/// Sets a header whose value the spec fixes (checked by the generator).
-pub fn set_static_header(response: &mut Response, name: &'static str, value: &'static str) {
-    response.headers_mut().insert(
-        HeaderName::from_static(name),
-        HeaderValue::from_static(value),
-    );
 }
 
 /// Serde adapter for optional nullable fields: absent is `None`, `null` is `Some(None)`.

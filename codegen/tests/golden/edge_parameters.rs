@@ -196,9 +196,17 @@ impl axum::response::IntoResponse for GetPartResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 if let Some(value) = x_cache {
-                    crate::runtime::set_header(&mut response, "x-cache", value);
+                    crate::runtime::set_header(
+                        &mut response,
+                        const { axum::http::HeaderName::from_static("x-cache") },
+                        value,
+                    );
                 }
                 response
             }
@@ -206,7 +214,11 @@ impl axum::response::IntoResponse for GetPartResponse {
                 let mut response = crate::runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }

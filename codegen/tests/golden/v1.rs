@@ -182,7 +182,11 @@ impl axum::response::IntoResponse for CreateUserResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", location);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("location") },
+                    location,
+                );
                 response
             }
         }
@@ -425,17 +429,30 @@ pub fn check_schemas() -> Result<(), String> {
 async fn version_headers(
     mut response: axum::response::Response,
 ) -> axum::response::Response {
-    crate::runtime::set_static_header(&mut response, "deprecation", "@1767225600");
-    crate::runtime::set_static_header(
-        &mut response,
-        "link",
-        "</docs#v1-deprecation>; rel=\"deprecation\"; type=\"text/html\"",
-    );
-    crate::runtime::set_static_header(
-        &mut response,
-        "sunset",
-        "Wed, 30 Jun 2027 23:59:59 GMT",
-    );
+    response
+        .headers_mut()
+        .insert(
+            const { axum::http::HeaderName::from_static("deprecation") },
+            const { axum::http::HeaderValue::from_static("@1767225600") },
+        );
+    response
+        .headers_mut()
+        .insert(
+            const { axum::http::HeaderName::from_static("link") },
+            const {
+                axum::http::HeaderValue::from_static(
+                    "</docs#v1-deprecation>; rel=\"deprecation\"; type=\"text/html\"",
+                )
+            },
+        );
+    response
+        .headers_mut()
+        .insert(
+            const { axum::http::HeaderName::from_static("sunset") },
+            const {
+                axum::http::HeaderValue::from_static("Wed, 30 Jun 2027 23:59:59 GMT")
+            },
+        );
     response
 }
 /// Serves `POST /api/v1/users` (`createUser`).

@@ -674,7 +674,11 @@ impl axum::response::IntoResponse for RegisterResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", location);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("location") },
+                    location,
+                );
                 response
             }
         }
@@ -751,7 +755,11 @@ impl axum::response::IntoResponse for GetMeResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }
@@ -802,7 +810,11 @@ impl axum::response::IntoResponse for UpdateMeResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }
@@ -960,14 +972,22 @@ impl axum::response::IntoResponse for GetUserResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
             Self::NotModified { etag } => {
                 let mut response = crate::runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }
@@ -991,7 +1011,11 @@ impl axum::response::IntoResponse for CreateApiKeyResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", location);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("location") },
+                    location,
+                );
                 response
             }
         }
@@ -1069,8 +1093,16 @@ impl axum::response::IntoResponse for CreateChannelResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", location);
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("location") },
+                    location,
+                );
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }
@@ -1209,14 +1241,22 @@ impl axum::response::IntoResponse for GetChannelResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
             Self::NotModified { etag } => {
                 let mut response = crate::runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }
@@ -1293,7 +1333,11 @@ impl axum::response::IntoResponse for UpdateChannelResponse {
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "etag", etag);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("etag") },
+                    etag,
+                );
                 response
             }
         }
@@ -1564,7 +1608,11 @@ impl axum::response::IntoResponse for CreateMessageResponse {
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(&mut response, "location", location);
+                crate::runtime::set_header(
+                    &mut response,
+                    const { axum::http::HeaderName::from_static("location") },
+                    location,
+                );
                 response
             }
         }
