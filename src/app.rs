@@ -12,6 +12,7 @@ use sha2::Sha256;
 use crate::auth::{Passwords, Tokens};
 use crate::db::{DEFAULT_SQLITE_PATH, Db};
 use crate::pagination::Cursors;
+use crate::ratelimit::RateLimits;
 
 /// Settings read from the environment.
 #[derive(Clone)]
@@ -24,6 +25,14 @@ pub struct Config {
     pub token_secret: Option<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// Request limits per client address, principal and class.
+    pub rate_limits: crate::ratelimit::Settings,
+    /// Origins allowed to call the API from a browser; none by default.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -34,6 +43,10 @@ impl std::fmt::Debug for Config {
             .field("token_secret", &self.token_secret.as_ref().map(|_| "<set>"))
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("rate_limits", &self.rate_limits)
+            .field("cors_origins", &self.cors_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -60,13 +73,16 @@ impl Default for Config {
             token_secret: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            rate_limits: crate::ratelimit::Settings::default(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl Config {
-    /// Reads `DATABASE_URL`, `CHARTER_LISTEN`, `CHARTER_TOKEN_SECRET`,
-    /// `CHARTER_ACCESS_TOKEN_TTL` and `CHARTER_REFRESH_TOKEN_TTL` (seconds).
+    /// Reads the settings the README's configuration table lists.
     pub fn from_env() -> anyhow::Result<Config> {
         let mut config = Config::default();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -89,6 +105,56 @@ impl Config {
                 *slot = Duration::from_secs(seconds);
             }
         }
+        for (name, slot) in [
+            ("CHARTER_RATE_LIMIT", &mut config.rate_limits.default),
+            ("CHARTER_RATE_LIMIT_AUTH", &mut config.rate_limits.auth),
+        ] {
+            if let Some(value) = var(name) {
+                *slot = value
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("{name}={value}: {e}"))?;
+            }
+        }
+        if let Some(value) = var("CHARTER_TRUSTED_PROXIES") {
+            config.rate_limits.trusted_proxies = value
+                .split(',')
+                .filter(|item| !item.trim().is_empty())
+                .map(str::parse)
+                .collect::<Result<_, String>>()
+                .map_err(|e| anyhow::anyhow!("CHARTER_TRUSTED_PROXIES={value}: {e}"))?;
+        }
+        if let Some(value) = var("CHARTER_CORS_ORIGINS") {
+            config.cors_origins = value
+                .split(',')
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect();
+            for origin in &config.cors_origins {
+                anyhow::ensure!(
+                    origin != "*"
+                        && (origin.starts_with("https://") || origin.starts_with("http://")),
+                    "CHARTER_CORS_ORIGINS lists origins like https://app.example.com, not `{origin}`"
+                );
+            }
+        }
+        if let Some(value) = var("CHARTER_MAX_BODY_BYTES") {
+            config.max_body_bytes =
+                value
+                    .parse()
+                    .ok()
+                    .filter(|bytes| *bytes > 0)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "CHARTER_MAX_BODY_BYTES={value}: a positive number of bytes"
+                        )
+                    })?;
+        }
+        if let Some(value) = var("CHARTER_REQUEST_TIMEOUT") {
+            let seconds: u64 = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                anyhow::anyhow!("CHARTER_REQUEST_TIMEOUT={value}: a positive number of seconds")
+            })?;
+            config.request_timeout = Duration::from_secs(seconds);
+        }
         Ok(config)
     }
 }
@@ -102,6 +168,8 @@ pub struct Inner {
     pub tokens: Tokens,
     pub passwords: Passwords,
     pub cursors: Cursors,
+    pub limits: RateLimits,
+    pub config: Config,
 }
 
 impl Deref for App {
@@ -135,12 +203,33 @@ impl App {
         let db = Db::connect(&url).await?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let passwords = Passwords::new(workers)?;
-        Ok(App(Arc::new(Inner {
+        let app = App(Arc::new(Inner {
             db,
             tokens,
             passwords,
             cursors: Cursors::new(derive_key(&secret, b"charter cursor key")),
-        })))
+            limits: RateLimits::new(&config.rate_limits),
+            config: config.clone(),
+        }));
+        app.forget_idle_clients_periodically();
+        Ok(app)
+    }
+
+    /// Every minute, drops rate-limit state of clients that have been idle;
+    /// stops when the app is gone.
+    fn forget_idle_clients_periodically(&self) {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(inner) => inner.limits.forget_idle(),
+                    None => break,
+                }
+            }
+        });
     }
 }
 

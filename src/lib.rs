@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod messages;
 pub mod pagination;
+pub mod ratelimit;
 pub mod runtime;
 pub mod users;
 

@@ -85,6 +85,8 @@ struct Operation {
     body: Option<(TokenStream, Value, bool)>,
     responses: Vec<ResponseVariant>,
     extensions: Vec<(String, String)>,
+    /// The rate-limit class (`x-rate-limit`), `default` when absent.
+    rate_limit: String,
 }
 
 pub struct ApiGen<'a> {
@@ -323,6 +325,24 @@ impl<'a> ApiGen<'a> {
                 extensions.push((key.to_owned(), value.value.to_string()));
             }
         }
+        let rate_limit = match node.get("x-rate-limit") {
+            None => "default".to_owned(),
+            Some(class) => match class.value.as_str() {
+                Some(name)
+                    if name.starts_with(|c: char| c.is_ascii_lowercase())
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+                {
+                    name.to_owned()
+                }
+                _ => {
+                    return Err(class.error(
+                        "`x-rate-limit` names a rate-limit class: lower-case letters, digits and `-`",
+                    ));
+                }
+            },
+        };
 
         Ok(Operation {
             id,
@@ -338,6 +358,7 @@ impl<'a> ApiGen<'a> {
             body,
             responses: variants,
             extensions,
+            rate_limit,
         })
     }
 
@@ -832,6 +853,9 @@ impl<'a> ApiGen<'a> {
                             Ok(principal) => principal,
                             Err(problem) => return ctx.problem(problem),
                         };
+                        if let Err(problem) = api.admit_principal(&ctx, &auth) {
+                            return ctx.problem(problem);
+                        }
                     }),
                 ),
                 Security::Optional => (
@@ -841,6 +865,9 @@ impl<'a> ApiGen<'a> {
                             Ok(principal) => principal,
                             Err(problem) => return ctx.problem(problem),
                         };
+                        if let Some(Err(problem)) = auth.as_ref().map(|p| api.admit_principal(&ctx, p)) {
+                            return ctx.problem(problem);
+                        }
                     }),
                 ),
             };
@@ -898,10 +925,13 @@ impl<'a> ApiGen<'a> {
                 ) -> axum::response::Response {
                     let (#parts_binding, #body_binding) = request.into_parts();
                     let ctx = #rt::RequestContext::new(&OPERATIONS[#index_lit], &parts);
+                    if let Err(problem) = api.admit_request(&ctx, &parts) {
+                        return ctx.problem(problem);
+                    }
                     #auth_step
                     #validate
                     match api.#method_ident(&ctx, #auth_call #(#call_args),*).await {
-                        Ok(response) => axum::response::IntoResponse::into_response(response),
+                        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
                         Err(problem) => ctx.problem(problem),
                     }
                 }
@@ -919,6 +949,7 @@ impl<'a> ApiGen<'a> {
                 .iter()
                 .map(|alt| quote!(&[#(#alt),*]));
             let extensions = op.extensions.iter().map(|(k, v)| quote!((#k, #v)));
+            let rate_limit = &op.rate_limit;
             infos.push(quote! {
                 #rt::OperationInfo {
                     operation_id: #id,
@@ -928,6 +959,7 @@ impl<'a> ApiGen<'a> {
                     tags: &[#(#tags),*],
                     deprecated: #deprecated,
                     security: &[#(#alternatives),*],
+                    rate_limit: #rate_limit,
                     extensions: &[#(#extensions),*],
                 }
             });

@@ -6,16 +6,22 @@ mod v2;
 
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -26,6 +32,19 @@ use crate::runtime::{self, Authenticator, Credential, Problem, RequestContext};
 
 impl Authenticator for App {
     type Principal = Principal;
+
+    fn admit_request(&self, ctx: &RequestContext, parts: &Parts) -> Result<(), Problem> {
+        self.limits.admit_address(ctx, parts)
+    }
+
+    fn admit_principal(&self, ctx: &RequestContext, principal: &Principal) -> Result<(), Problem> {
+        // API keys and users have separate allowances.
+        let key = match &principal.via {
+            CredentialKind::ApiKey { key_id, .. } => *key_id,
+            CredentialKind::AccessToken => principal.user_id,
+        };
+        self.limits.admit_principal(ctx, key)
+    }
 
     async fn authenticate(
         &self,
@@ -97,10 +116,13 @@ async fn operation_span(request: Request, next: Next) -> Response {
     response
 }
 
-/// The whole service: both API versions, health and the published specs.
+/// The whole service: both API versions, health and the published specs,
+/// behind the layers every request passes (outermost last).
 pub fn router(app: App) -> Router {
-    api::v1::router(app.clone())
-        .merge(api::v2::router(app))
+    let config = &app.config;
+    runtime::set_body_limit(config.max_body_bytes);
+    let mut router = api::v1::router(app.clone())
+        .merge(api::v2::router(app.clone()))
         .layer(axum::middleware::from_fn(operation_span))
         .route("/healthz", get(healthz))
         .route("/openapi/v1.yaml", get(|| spec(api::V1_YAML, YAML)))
@@ -109,17 +131,114 @@ pub fn router(app: App) -> Router {
         .route("/openapi/v2.json", get(|| spec(api::V2_JSON, JSON)))
         .fallback(runtime::not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(runtime::problem_layer))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
+        .layer(axum::middleware::from_fn(negotiate))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        .layer(axum::middleware::from_fn(runtime::problem_layer));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name.clone(),
+            HeaderValue::from_static(value),
+        ));
+    }
+    if let Some(cors) = cors(&config.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
         .layer(PropagateRequestIdLayer::new(runtime::REQUEST_ID))
         .layer(SetRequestIdLayer::new(runtime::REQUEST_ID, MakeRequestUuid))
+}
+
+/// Sent on every response: an API's answers are data, never documents to
+/// render, frame or cache.
+const SECURITY_HEADERS: &[(HeaderName, &str)] = &[
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+];
+
+/// CORS for the configured origins only; without any, browsers get no
+/// cross-origin access at all.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-api-key"),
+                runtime::REQUEST_ID,
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                HeaderName::from_static("ratelimit"),
+                HeaderName::from_static("ratelimit-policy"),
+                runtime::REQUEST_ID,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// 406 when the client accepts none of the media types the API produces.
+async fn negotiate(request: Request, next: Next) -> Response {
+    let acceptable = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .all(|value| value.to_str().is_ok_and(accepts_json));
+    if acceptable || !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    Problem::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE")
+        .with_detail("This API answers with application/json or application/problem+json.")
+        .into_response()
+}
+
+/// Whether an `Accept` value admits JSON (or problem+json) at a non-zero weight.
+fn accepts_json(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|param| {
+            param
+                .trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused
+            && matches!(
+                media.as_str(),
+                "*/*" | "application/*" | "application/json" | "application/problem+json"
+            )
+    })
 }
 
 /// 405 keeps axum's `Allow` header; the problem layer supplies the body.
@@ -193,6 +312,16 @@ pub fn changed_meanwhile() -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(accepts_json("application/json"));
+        assert!(accepts_json("text/html, */*;q=0.1"));
+        assert!(accepts_json("application/problem+json"));
+        assert!(!accepts_json("text/html"));
+        assert!(!accepts_json("application/json;q=0, text/plain"));
+        assert!(!accepts_json("application/xml"));
+    }
 
     #[test]
     fn conditional_headers_follow_rfc_9110() {

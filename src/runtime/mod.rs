@@ -7,7 +7,7 @@ mod problem;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams, Request};
@@ -21,8 +21,21 @@ use serde_json::Value;
 
 pub use problem::{Location, PROBLEM_JSON, PendingProblem, Problem, ProblemDocument, Violation};
 
-/// Largest request body the generated extractors read.
+/// Largest request body the generated extractors read, unless the server
+/// sets another with [`set_body_limit`].
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+static CONFIGURED_BODY_LIMIT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(BODY_LIMIT);
+
+/// Sets the largest request body the generated extractors read.
+pub fn set_body_limit(bytes: usize) {
+    CONFIGURED_BODY_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn body_limit() -> usize {
+    CONFIGURED_BODY_LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Static description of one operation, as the spec states it.
 #[derive(Debug)]
@@ -37,6 +50,8 @@ pub struct OperationInfo {
     /// Alternatives of security scheme names; an empty alternative means
     /// "anonymous allowed", an empty list means a public operation.
     pub security: &'static [&'static [&'static str]],
+    /// The rate-limit class (`x-rate-limit`; `default` when the spec names none).
+    pub rate_limit: &'static str,
     /// The operation's `x-` extensions, values as JSON text.
     pub extensions: &'static [(&'static str, &'static str)],
 }
@@ -92,10 +107,29 @@ impl std::fmt::Debug for Credential<'_> {
     }
 }
 
-/// Supplied by the server: turns a credential into the principal the
-/// operation receives. The generated router stays free of any token format.
+/// Supplied by the server: admits requests and turns a credential into the
+/// principal the operation receives. The generated router calls it in a fixed
+/// order (admit the request, authenticate, admit the principal) and stays
+/// free of any token format or limiting policy.
 pub trait Authenticator: Clone + Send + Sync + 'static {
     type Principal: Send + Sync + 'static;
+
+    /// Called first, before anything else is read: per-client limits.
+    /// Headers for the response go through [`RequestContext::add_response_header`].
+    fn admit_request(&self, ctx: &RequestContext, parts: &Parts) -> Result<(), Problem> {
+        let _ = (ctx, parts);
+        Ok(())
+    }
+
+    /// Called once the caller is authenticated: per-principal limits.
+    fn admit_principal(
+        &self,
+        ctx: &RequestContext,
+        principal: &Self::Principal,
+    ) -> Result<(), Problem> {
+        let _ = (ctx, principal);
+        Ok(())
+    }
 
     fn authenticate(
         &self,
@@ -105,12 +139,14 @@ pub trait Authenticator: Clone + Send + Sync + 'static {
 }
 
 /// Per-request facts every operation receives.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RequestContext {
     pub operation: &'static OperationInfo,
     request_id: Option<HeaderValue>,
     generated_id: OnceLock<String>,
     uri: axum::http::Uri,
+    /// Headers added to whatever response the request gets (rate limits).
+    response_headers: Mutex<Vec<(HeaderName, HeaderValue)>>,
 }
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -123,7 +159,25 @@ impl RequestContext {
             request_id: parts.headers.get(&REQUEST_ID).cloned(),
             generated_id: OnceLock::new(),
             uri: parts.uri.clone(),
+            response_headers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a header to the response, whatever it turns out to be.
+    pub fn add_response_header(&self, name: HeaderName, value: HeaderValue) {
+        if let Ok(mut headers) = self.response_headers.lock() {
+            headers.push((name, value));
+        }
+    }
+
+    /// The response with the headers added during the request.
+    pub fn finish(&self, mut response: Response) -> Response {
+        if let Ok(mut headers) = self.response_headers.lock() {
+            for (name, value) in headers.drain(..) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
     }
 
     /// The request's `X-Request-Id`, or one made up for it.
@@ -143,7 +197,7 @@ impl RequestContext {
 
     /// Renders a problem for this request.
     pub fn problem(&self, problem: Problem) -> Response {
-        problem.render(self.request_id(), self.path())
+        self.finish(problem.render(self.request_id(), self.path()))
     }
 }
 
@@ -644,10 +698,11 @@ async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+    let limit = body_limit();
+    if declared.is_some_and(|len| len > limit as u64) {
         return Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE));
     }
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(error) => {
             let too_large = std::error::Error::source(&error)

@@ -110,6 +110,12 @@ where
     let config = Config {
         database_url: Some(url),
         token_secret: Some("test-secret-test-secret-test-secret-0123".to_owned()),
+        // Every test client shares 127.0.0.1: limits are tested on their own.
+        rate_limits: charter::ratelimit::Settings {
+            default: "1000000/60".parse().expect("limit"),
+            auth: "1000000/60".parse().expect("limit"),
+            ..Default::default()
+        },
         ..Config::default()
     };
     let app = App::build(&config).await.expect("build the app");

@@ -24,6 +24,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -34,6 +35,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[&[], &["apiKeyAuth"]],
+        rate_limit: "write",
         extensions: &[("x-rate-limit", "\"write\"")],
     },
     crate::runtime::OperationInfo {
@@ -44,6 +46,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &[],
         deprecated: true,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
 ];
@@ -371,6 +374,9 @@ async fn handle_get_part<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -382,6 +388,9 @@ async fn handle_get_part<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -395,7 +404,7 @@ async fn handle_get_part<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.get_part(&ctx, auth, path, query, headers).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -406,6 +415,9 @@ async fn handle_put_part<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[1], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::optional_auth(
             &api,
             &ctx,
@@ -417,6 +429,9 @@ async fn handle_put_part<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Some(Err(problem)) = auth.as_ref().map(|p| api.admit_principal(&ctx, p)) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -433,7 +448,7 @@ async fn handle_put_part<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.put_part(&ctx, auth, path, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -444,8 +459,11 @@ async fn handle_ping<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     match api.ping(&ctx).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }

@@ -263,6 +263,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
 ];
@@ -324,6 +325,9 @@ async fn handle_create_shape<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         ShapeRequest,
@@ -337,7 +341,7 @@ async fn handle_create_shape<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.create_shape(&ctx, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }

@@ -108,6 +108,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -118,6 +119,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -128,6 +130,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: true,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -138,6 +141,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -148,6 +152,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
 ];
@@ -462,6 +467,9 @@ async fn handle_create_user<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         NewUser,
@@ -475,7 +483,7 @@ async fn handle_create_user<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.create_user(&ctx, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -486,6 +494,9 @@ async fn handle_list_users<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[1], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -497,6 +508,9 @@ async fn handle_list_users<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let query = ListUsersQuery::extract(
         &crate::runtime::query_source(&parts),
@@ -506,7 +520,7 @@ async fn handle_list_users<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.list_users(&ctx, auth, query).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -517,6 +531,9 @@ async fn handle_login<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         LoginRequest,
@@ -530,7 +547,7 @@ async fn handle_login<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.login(&ctx, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -541,6 +558,9 @@ async fn handle_get_user<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[3], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -552,6 +572,9 @@ async fn handle_get_user<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -560,7 +583,7 @@ async fn handle_get_user<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.get_user(&ctx, auth, path).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -571,6 +594,9 @@ async fn handle_get_me<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[4], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -582,8 +608,11 @@ async fn handle_get_me<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     match api.get_me(&ctx, auth).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }

@@ -430,6 +430,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -440,6 +441,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -450,6 +452,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -460,6 +463,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -470,6 +474,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["me"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -480,6 +485,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["me"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -490,6 +496,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["me"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -500,6 +507,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -510,6 +518,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -520,6 +529,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["api-keys"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -530,6 +540,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["api-keys"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -540,6 +551,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["api-keys"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -550,6 +562,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -560,6 +573,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -570,6 +584,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -580,6 +595,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -590,6 +606,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -600,6 +617,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -610,6 +628,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -620,6 +639,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["messages"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -630,6 +650,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["messages"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -640,6 +661,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["messages"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
         extensions: &[],
     },
 ];
@@ -2221,6 +2243,9 @@ async fn handle_register<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         RegisterRequest,
@@ -2234,7 +2259,7 @@ async fn handle_register<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.register(&ctx, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2245,6 +2270,9 @@ async fn handle_login<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[1], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         LoginRequest,
@@ -2258,7 +2286,7 @@ async fn handle_login<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.login(&ctx, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2269,6 +2297,9 @@ async fn handle_refresh_token<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         RefreshRequest,
@@ -2282,7 +2313,7 @@ async fn handle_refresh_token<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.refresh_token(&ctx, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2293,6 +2324,9 @@ async fn handle_logout<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[3], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2304,6 +2338,9 @@ async fn handle_logout<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         LogoutRequest,
@@ -2317,7 +2354,7 @@ async fn handle_logout<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.logout(&ctx, auth, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2328,6 +2365,9 @@ async fn handle_get_me<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[4], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2339,8 +2379,11 @@ async fn handle_get_me<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     match api.get_me(&ctx, auth).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2351,6 +2394,9 @@ async fn handle_update_me<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[5], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2362,6 +2408,9 @@ async fn handle_update_me<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let headers = UpdateMeHeaders::extract(&parts.headers, &mut violations);
     let body = match crate::runtime::json_body::<
@@ -2376,7 +2425,7 @@ async fn handle_update_me<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.update_me(&ctx, auth, headers, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2387,6 +2436,9 @@ async fn handle_change_password<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[6], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2398,6 +2450,9 @@ async fn handle_change_password<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         ChangePasswordRequest,
@@ -2411,7 +2466,7 @@ async fn handle_change_password<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.change_password(&ctx, auth, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2422,6 +2477,9 @@ async fn handle_list_users<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[7], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2433,6 +2491,9 @@ async fn handle_list_users<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let query = ListUsersQuery::extract(
         &crate::runtime::query_source(&parts),
@@ -2442,7 +2503,7 @@ async fn handle_list_users<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.list_users(&ctx, auth, query).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2453,6 +2514,9 @@ async fn handle_get_user<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[8], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2464,6 +2528,9 @@ async fn handle_get_user<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2473,7 +2540,7 @@ async fn handle_get_user<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.get_user(&ctx, auth, path, headers).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2484,6 +2551,9 @@ async fn handle_create_api_key<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[9], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2495,6 +2565,9 @@ async fn handle_create_api_key<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         CreateApiKeyRequest,
@@ -2508,7 +2581,7 @@ async fn handle_create_api_key<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.create_api_key(&ctx, auth, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2519,6 +2592,9 @@ async fn handle_list_api_keys<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[10], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2530,8 +2606,11 @@ async fn handle_list_api_keys<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     match api.list_api_keys(&ctx, auth).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2542,6 +2621,9 @@ async fn handle_revoke_api_key<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[11], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2553,6 +2635,9 @@ async fn handle_revoke_api_key<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2561,7 +2646,7 @@ async fn handle_revoke_api_key<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.revoke_api_key(&ctx, auth, path).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2572,6 +2657,9 @@ async fn handle_create_channel<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[12], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2583,6 +2671,9 @@ async fn handle_create_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let body = match crate::runtime::json_body::<
         CreateChannelRequest,
@@ -2596,7 +2687,7 @@ async fn handle_create_channel<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.create_channel(&ctx, auth, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2607,6 +2698,9 @@ async fn handle_list_channels<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[13], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2618,6 +2712,9 @@ async fn handle_list_channels<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let query = ListChannelsQuery::extract(
         &crate::runtime::query_source(&parts),
@@ -2627,7 +2724,7 @@ async fn handle_list_channels<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.list_channels(&ctx, auth, query).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2638,6 +2735,9 @@ async fn handle_get_channel<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[14], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2649,6 +2749,9 @@ async fn handle_get_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2658,7 +2761,7 @@ async fn handle_get_channel<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.get_channel(&ctx, auth, path, headers).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2669,6 +2772,9 @@ async fn handle_update_channel<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[15], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2680,6 +2786,9 @@ async fn handle_update_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2697,7 +2806,7 @@ async fn handle_update_channel<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.update_channel(&ctx, auth, path, headers, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2708,6 +2817,9 @@ async fn handle_delete_channel<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[16], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2719,6 +2831,9 @@ async fn handle_delete_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2728,7 +2843,7 @@ async fn handle_delete_channel<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.delete_channel(&ctx, auth, path, headers).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2739,6 +2854,9 @@ async fn handle_add_channel_member<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[17], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2750,6 +2868,9 @@ async fn handle_add_channel_member<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2758,7 +2879,7 @@ async fn handle_add_channel_member<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.add_channel_member(&ctx, auth, path).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2769,6 +2890,9 @@ async fn handle_remove_channel_member<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[18], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2780,6 +2904,9 @@ async fn handle_remove_channel_member<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2788,7 +2915,7 @@ async fn handle_remove_channel_member<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.remove_channel_member(&ctx, auth, path).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2799,6 +2926,9 @@ async fn handle_create_message<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[19], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2810,6 +2940,9 @@ async fn handle_create_message<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2827,7 +2960,7 @@ async fn handle_create_message<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.create_message(&ctx, auth, path, headers, body).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2838,6 +2971,9 @@ async fn handle_list_messages<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[20], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2849,6 +2985,9 @@ async fn handle_list_messages<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2861,7 +3000,7 @@ async fn handle_list_messages<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.list_messages(&ctx, auth, path, query).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
@@ -2872,6 +3011,9 @@ async fn handle_delete_message<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[21], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
     let auth = match crate::runtime::require_auth(
             &api,
             &ctx,
@@ -2883,6 +3025,9 @@ async fn handle_delete_message<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
     let mut violations = Vec::new();
     let path = crate::runtime::path_source(&mut parts, &mut violations)
         .await
@@ -2891,7 +3036,7 @@ async fn handle_delete_message<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.delete_message(&ctx, auth, path).await {
-        Ok(response) => axum::response::IntoResponse::into_response(response),
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }
 }
