@@ -108,6 +108,10 @@ impl Config {
         for (name, slot) in [
             ("CHARTER_RATE_LIMIT", &mut config.rate_limits.default),
             ("CHARTER_RATE_LIMIT_AUTH", &mut config.rate_limits.auth),
+            (
+                "CHARTER_RATE_LIMIT_PRINCIPAL",
+                &mut config.rate_limits.principal,
+            ),
         ] {
             if let Some(value) = var(name) {
                 *slot = value

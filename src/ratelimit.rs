@@ -133,10 +133,12 @@ impl Network {
 /// Rate-limit settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Operations without `x-rate-limit`, per client address and per principal.
+    /// Operations without `x-rate-limit`, per client address.
     pub default: Limit,
     /// Operations marked `x-rate-limit: auth`, per client address.
     pub auth: Limit,
+    /// Every authenticated request, per user or API key.
+    pub principal: Limit,
     /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
     pub trusted_proxies: Vec<Network>,
     /// Most clients tracked per limiter; beyond it new clients share one
@@ -153,6 +155,10 @@ impl Default for Settings {
             },
             auth: Limit {
                 requests: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+                window: Duration::from_secs(60),
+            },
+            principal: Limit {
+                requests: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
                 window: Duration::from_secs(60),
             },
             trusted_proxies: Vec::new(),
@@ -279,7 +285,7 @@ impl RateLimits {
             by_address,
             by_principal: Bucket::new(
                 "principal",
-                settings.default,
+                settings.principal,
                 Uuid::nil(),
                 settings.max_tracked,
             ),

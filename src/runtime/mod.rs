@@ -705,8 +705,7 @@ async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> 
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(error) => {
-            let too_large = std::error::Error::source(&error)
-                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            let too_large = exceeds_length_limit(&error);
             return Err(if too_large {
                 Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
             } else {
@@ -727,6 +726,19 @@ async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> 
         )
         .with_title("Malformed JSON")
     })
+}
+
+/// Whether a body error (at any depth) is a length limit being hit, ours or
+/// the server's body-limit layer's.
+fn exceeds_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {

@@ -74,6 +74,16 @@ where
     F: FnOnce(TestServer) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    run_configured(backend, |_| {}, body).await;
+}
+
+/// Like [`run`], with the server's configuration adjusted by `configure`.
+pub async fn run_configured<C, F, Fut>(backend: Backend, configure: C, body: F)
+where
+    C: FnOnce(&mut Config),
+    F: FnOnce(TestServer) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (url, store) = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("charter-test-{}", uuid::Uuid::new_v4()));
@@ -107,17 +117,19 @@ where
             )
         }
     };
-    let config = Config {
+    let mut config = Config {
         database_url: Some(url),
         token_secret: Some("test-secret-test-secret-test-secret-0123".to_owned()),
         // Every test client shares 127.0.0.1: limits are tested on their own.
         rate_limits: charter::ratelimit::Settings {
             default: "1000000/60".parse().expect("limit"),
             auth: "1000000/60".parse().expect("limit"),
+            principal: "1000000/60".parse().expect("limit"),
             ..Default::default()
         },
         ..Config::default()
     };
+    configure(&mut config);
     let app = App::build(&config).await.expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -108,8 +108,8 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[],
-        rate_limit: "default",
-        extensions: &[],
+        rate_limit: "auth",
+        extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
         operation_id: "listUsers",
@@ -130,8 +130,8 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: true,
         security: &[],
-        rate_limit: "default",
-        extensions: &[],
+        rate_limit: "auth",
+        extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
         operation_id: "getUser",

@@ -430,8 +430,8 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
-        rate_limit: "default",
-        extensions: &[],
+        rate_limit: "auth",
+        extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
         operation_id: "login",
@@ -441,8 +441,8 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
-        rate_limit: "default",
-        extensions: &[],
+        rate_limit: "auth",
+        extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
         operation_id: "refreshToken",
@@ -452,8 +452,8 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
-        rate_limit: "default",
-        extensions: &[],
+        rate_limit: "auth",
+        extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
         operation_id: "logout",
