@@ -35,11 +35,13 @@ pub enum CredentialKind {
 /// make the hasher do unbounded work.
 pub const MAX_PASSWORD_BYTES: usize = 512;
 
-/// Argon2id hashing (OWASP parameters: m=19456 KiB, t=2, p=1) on the blocking
-/// pool, at most `permits` at a time so a login flood cannot starve other work.
+/// Argon2id hashing (OWASP parameters: m=19456 KiB, t=2, p=1) on threads of
+/// its own that run at a lower scheduling priority, at most `permits` at a
+/// time: a login flood uses spare CPU and cannot starve other requests.
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     /// A real hash of a random password, verified when the user is unknown so
     /// both login failures cost the same.
     dummy_hash: Arc<str>,
@@ -50,8 +52,10 @@ impl Passwords {
         let random: [u8; 32] = rand::random();
         let dummy = hash_blocking(&URL_SAFE_NO_PAD.encode(random))
             .map_err(|e| anyhow::anyhow!("password hasher does not work: {e}"))?;
+        let concurrency = concurrency.max(1);
         Ok(Passwords {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            pool: Arc::new(HashPool::new(concurrency)?),
             dummy_hash: dummy.into(),
         })
     }
@@ -64,9 +68,9 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|e| internal("hasher closed", e))?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
-            .await
-            .map_err(|e| internal("password hashing task failed", e))?
+        self.pool
+            .run(move || hash_blocking(&password))
+            .await?
             .map_err(|e| internal("password hashing failed", e))
     }
 
@@ -81,16 +85,84 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|e| internal("hasher closed", e))?;
-        let matches = tokio::task::spawn_blocking(move || {
-            Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
-        .map_err(|e| internal("password verification task failed", e))?;
+        let matches = self
+            .pool
+            .run(move || {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), hash.as_str())
+                    .is_ok()
+            })
+            .await?;
         Ok(known && matches)
     }
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Worker threads for password hashing. They lower their own scheduling
+/// priority, so the async workers serving requests win the CPU whenever both
+/// want it; they exit when the pool is dropped.
+struct HashPool {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl HashPool {
+    fn new(threads: usize) -> anyhow::Result<Self> {
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for index in 0..threads {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("charter-hash-{index}"))
+                .spawn(move || {
+                    lower_thread_priority();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => break,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                })?;
+        }
+        Ok(HashPool {
+            jobs: std::sync::Mutex::new(sender),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Problem> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .lock()
+            .map_err(|e| internal("hash pool lock", e))?
+            .send(job)
+            .map_err(|e| internal("hash pool closed", e))?;
+        result.await.map_err(|e| internal("hash pool job lost", e))
+    }
+}
+
+/// Sets the calling thread's nice value to 10.
+#[cfg(target_os = "linux")]
+fn lower_thread_priority() {
+    // SAFETY: setpriority only reads its arguments; on Linux, PRIO_PROCESS
+    // with id 0 applies to the calling thread alone.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if result != 0 {
+        tracing::debug!("could not lower the hashing thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}
 
 fn check_length(password: &str) -> Result<(), Problem> {
     if password.len() > MAX_PASSWORD_BYTES {
