@@ -316,6 +316,26 @@ async fn oversize_bodies_and_unacceptable_media_types_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_are_cut_off_with_a_problem() {
+    common::run_configured(
+        Backend::Sqlite,
+        // A login verifies a password hash: far slower than a millisecond.
+        |config: &mut Config| config.request_timeout = std::time::Duration::from_millis(1),
+        |server| async move {
+            let response = login_attempt(&server, None).await;
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                header(&response, "content-type"),
+                "application/problem+json"
+            );
+            let body: Value = response.json().await.expect("problem");
+            assert_eq!(body["status"], 503);
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_carries_the_security_headers() {
     common::run(Backend::Sqlite, |server| async move {
         let alice = server.user("Alice").await;
