@@ -114,10 +114,6 @@ impl Deref for App {
 impl App {
     /// Connects to the database, runs migrations and prepares the keys.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        let url = match &config.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
-        };
         let secret = match &config.token_secret {
             Some(secret) => secret.clone().into_bytes(),
             None if config.database_url.is_none() => {
@@ -130,6 +126,25 @@ impl App {
             None => anyhow::bail!(
                 "CHARTER_TOKEN_SECRET must be set (at least 32 bytes) when DATABASE_URL is set"
             ),
+        };
+        App::assemble(config, secret).await
+    }
+
+    /// The application for an administrative command, which issues no
+    /// tokens: a signing secret is not required, and without one a random
+    /// secret is used silently.
+    pub async fn build_for_command(config: &Config) -> anyhow::Result<App> {
+        let secret = match &config.token_secret {
+            Some(secret) => secret.clone().into_bytes(),
+            None => crate::auth::random_secret(32).into_bytes(),
+        };
+        App::assemble(config, secret).await
+    }
+
+    async fn assemble(config: &Config, secret: Vec<u8>) -> anyhow::Result<App> {
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
         };
         let tokens = Tokens::new(&secret, config.access_token_ttl, config.refresh_token_ttl)?;
         let db = Db::connect(&url).await?;

@@ -22,8 +22,55 @@ pub struct Principal {
     pub user_id: Uuid,
     /// The user's v1 integer id.
     pub user_seq: i64,
+    /// The user's role, read from the database on every request, so a
+    /// promotion or demotion applies to existing credentials at once.
+    pub role: Role,
     pub via: CredentialKind,
 }
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// What an account may do beyond its own data. Stored in `users.role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
+        match s {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            _ => Err(UnknownRole(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = UnknownRole;
+    fn try_from(s: String) -> Result<Self, UnknownRole> {
+        s.parse()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}`")]
+pub struct UnknownRole(String);
 
 #[derive(Debug, Clone)]
 pub enum CredentialKind {

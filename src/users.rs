@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::auth::{random_secret, secret_digest};
+use crate::auth::{Role, random_secret, secret_digest};
 use crate::db::now;
 use crate::error::ResultExt;
 use crate::on_db;
@@ -17,6 +17,8 @@ pub struct UserRow {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -24,7 +26,7 @@ pub struct UserRow {
 
 macro_rules! user_columns {
     () => {
-        "seq, id, email, full_name, version, created_at, updated_at"
+        "seq, id, email, full_name, role, version, created_at, updated_at"
     };
 }
 
@@ -39,17 +41,28 @@ pub struct Session {
     pub refresh_token: String,
 }
 
+/// Creates an account with the `user` role.
 pub async fn register(
     app: &App,
     email: &str,
     full_name: &str,
     password: &str,
 ) -> Result<UserRow, Problem> {
+    insert(app, email, full_name, password, Role::User).await
+}
+
+async fn insert(
+    app: &App,
+    email: &str,
+    full_name: &str,
+    password: &str,
+    role: Role,
+) -> Result<UserRow, Problem> {
     let hash = app.passwords.hash(password).await?;
     let now = now();
     let sql = concat!(
-        "INSERT INTO users (id, email, full_name, password_hash, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING ",
+        "INSERT INTO users (id, email, full_name, password_hash, role, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $6) RETURNING ",
         user_columns!()
     );
     on_db!(&app.db, pool => sqlx::query_as::<_, UserRow>(sql)
@@ -57,6 +70,7 @@ pub async fn register(
         .bind(normalize_email(email))
         .bind(full_name)
         .bind(hash)
+        .bind(role.as_str())
         .bind(now)
         .fetch_one(pool)
         .await)
@@ -330,4 +344,69 @@ pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Pr
         .await
         .map(|_| ()))?;
     Ok(())
+}
+
+/// What [`bootstrap_admin`] did.
+#[derive(Debug)]
+pub enum AdminBootstrap {
+    /// A new account was created with the `admin` role.
+    Created(UserRow),
+    /// An existing account was given the `admin` role; its password is unchanged.
+    Promoted(UserRow),
+    /// The account already was an administrator; nothing changed.
+    AlreadyAdmin(UserRow),
+}
+
+/// Makes the account with `email` an administrator, creating it (with
+/// `full_name` and the password `password` yields) when there is none. Only
+/// the `charter create-admin` command calls this: no API operation grants the
+/// role. `password` is asked for only when an account is created.
+pub async fn bootstrap_admin<F>(
+    app: &App,
+    email: &str,
+    full_name: &str,
+    password: F,
+) -> anyhow::Result<AdminBootstrap>
+where
+    F: FnOnce() -> anyhow::Result<String>,
+{
+    let email = normalize_email(email);
+    let sql = concat!(
+        "UPDATE users SET role = $1, version = version + 1, updated_at = $2 \
+         WHERE email = $3 AND role <> $1 RETURNING ",
+        user_columns!()
+    );
+    let promoted: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(Role::Admin.as_str())
+        .bind(now())
+        .bind(&email)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some(row) = promoted {
+        return Ok(AdminBootstrap::Promoted(row));
+    }
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+    let existing: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(&email)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some(row) = existing {
+        return Ok(AdminBootstrap::AlreadyAdmin(row));
+    }
+    let password = password()?;
+    let row = insert(app, &email, full_name, &password, Role::Admin)
+        .await
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    Ok(AdminBootstrap::Created(row))
+}
+
+/// Deletes an account and everything it owns (sessions, API keys, channels
+/// with their messages, messages, memberships); `false` when there is none.
+pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
+    let deleted = on_db!(&app.db, pool => sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(deleted > 0)
 }

@@ -41,11 +41,12 @@ impl Authenticator for App {
                 Ok(Principal {
                     user_id,
                     user_seq: user.seq,
+                    role: user.role,
                     via: CredentialKind::AccessToken,
                 })
             }
             Credential::ApiKey { key, .. } => {
-                let (row, user_seq) = crate::api_keys::authenticate(self, key).await?;
+                let (row, user_seq, role) = crate::api_keys::authenticate(self, key).await?;
                 let scopes = row.scope_list();
                 // Reads need the `read` scope, everything else `write`.
                 let needed = match ctx.operation.method {
@@ -62,6 +63,7 @@ impl Authenticator for App {
                 Ok(Principal {
                     user_id: row.user_id,
                     user_seq,
+                    role,
                     via: CredentialKind::ApiKey {
                         key_id: row.id,
                         scopes,

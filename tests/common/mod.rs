@@ -216,6 +216,20 @@ impl TestServer {
         }
     }
 
+    /// Makes the account with `email` an administrator the way
+    /// `charter create-admin` does (no password is needed to promote).
+    pub async fn make_admin(&self, email: &str) {
+        let outcome = charter::users::bootstrap_admin(&self.app, email, "unused", || {
+            anyhow::bail!("promoting an existing account needs no password")
+        })
+        .await
+        .expect("promote to administrator");
+        assert!(
+            matches!(outcome, charter::users::AdminBootstrap::Promoted(_)),
+            "{outcome:?}"
+        );
+    }
+
     /// A raw HTTP client for requests the typed client cannot express
     /// (malformed JSON, wrong types, unknown fields).
     pub fn raw(&self) -> reqwest::Client {
