@@ -166,11 +166,24 @@ struct Claims {
     exp: i64,
     jti: Uuid,
     typ: String,
+    /// The session: the refresh-token family the token was issued in.
+    sid: Uuid,
 }
 
 const ACCESS_TYP: &str = "access";
 const ISSUER: &str = "charter";
 const AUDIENCE: &str = "charter-api";
+/// The only signature algorithm issued or accepted.
+const ALGORITHM: Algorithm = Algorithm::HS256;
+
+/// What a genuine, current access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user_id: Uuid,
+    /// The session (refresh-token family) the token belongs to; the token is
+    /// only as valid as that session.
+    pub session_id: Uuid,
+}
 
 /// Signs and verifies access tokens (HS256; the algorithm is pinned).
 #[derive(Clone)]
@@ -200,7 +213,8 @@ impl Tokens {
         })
     }
 
-    pub fn issue_access(&self, user_id: Uuid) -> Result<String, Problem> {
+    /// A new access token for `user` in the session `session_id`.
+    pub fn issue_access(&self, user_id: Uuid, session_id: Uuid) -> Result<String, Problem> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
         let claims = Claims {
@@ -211,32 +225,42 @@ impl Tokens {
             exp: now + ttl,
             jti: Uuid::new_v4(),
             typ: ACCESS_TYP.to_owned(),
+            sid: session_id,
         };
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| internal("signing an access token failed", e))
     }
 
-    /// The user an access token was issued to, if the token is genuine,
-    /// current and meant for this API.
-    pub fn verify_access(&self, token: &str) -> Result<Uuid, Problem> {
+    /// The user and session an access token was issued for, if the token is
+    /// genuine, current and an access token for this API. Whether the
+    /// session is still live is for the caller to check against the database.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, Problem> {
         let invalid = || Problem::unauthorized("The access token is invalid or expired.");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
-        if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
+        // The header is attacker-controlled: only the pinned algorithm is
+        // accepted, and only our key id.
+        if header.alg != ALGORITHM
+            || header.crit.is_some()
+            || header.kid.as_deref() != Some(self.kid.as_str())
+        {
             return Err(invalid());
         }
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(ALGORITHM);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|_| invalid())?;
         if data.claims.typ != ACCESS_TYP {
             return Err(invalid());
         }
-        Ok(data.claims.sub)
+        Ok(AccessClaims {
+            user_id: data.claims.sub,
+            session_id: data.claims.sid,
+        })
     }
 
     pub fn access_ttl_seconds(&self) -> i32 {
@@ -318,9 +342,10 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let tokens = Tokens::new(&[7u8; 32], ttl, ttl).expect("valid secret");
         let other = Tokens::new(&[8u8; 32], ttl, ttl).expect("valid secret");
-        let user = Uuid::new_v4();
-        let token = tokens.issue_access(user).expect("signs");
-        assert_eq!(tokens.verify_access(&token).ok(), Some(user));
+        let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = tokens.issue_access(user, session).expect("signs");
+        let claims = tokens.verify_access(&token).expect("verifies");
+        assert_eq!((claims.user_id, claims.session_id), (user, session));
         assert!(other.verify_access(&token).is_err());
         assert!(Tokens::new(&[1u8; 16], ttl, ttl).is_err());
     }

@@ -35,8 +35,10 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// A freshly issued session: an access token and the refresh token that renews it.
+/// A freshly issued session: an access token and the refresh token that
+/// renews it, both tied to the session's id (the refresh-token family).
 pub struct Session {
+    pub session_id: Uuid,
     pub access_token: String,
     pub refresh_token: String,
 }
@@ -121,6 +123,30 @@ pub async fn find(app: &App, id: Uuid) -> Result<Option<UserRow>, Problem> {
 pub async fn find_by_seq(app: &App, seq: i64) -> Result<Option<UserRow>, Problem> {
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE seq = $1");
     Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(seq).fetch_optional(pool).await)?)
+}
+
+/// The user an access token names, if the token's session is still live:
+/// the session (refresh-token family) exists, belongs to that user and none
+/// of its tokens was ever revoked (logout, reuse of a rotated refresh token,
+/// password change). One query, so authenticating a request costs one round
+/// trip.
+pub async fn find_in_session(
+    app: &App,
+    id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<UserRow>, Problem> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1 \
+         AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.user_id = users.id) \
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL)"
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(id)
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await)?)
 }
 
 pub async fn get(app: &App, id: Uuid) -> Result<UserRow, Problem> {
@@ -221,13 +247,14 @@ pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> R
 /// Starts a session (a new refresh-token family) for `user`.
 pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
     let refresh_token = random_secret(32);
+    let session_id = Uuid::new_v4();
     let now = now();
     let expires = now + app.tokens.refresh_ttl;
     on_db!(&app.db, pool => sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5)")
         .bind(secret_digest(&refresh_token))
-        .bind(Uuid::new_v4())
+        .bind(session_id)
         .bind(user)
         .bind(expires)
         .bind(now)
@@ -235,7 +262,8 @@ pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
         .await
         .map(|_| ()))?;
     Ok(Session {
-        access_token: app.tokens.issue_access(user)?,
+        session_id,
+        access_token: app.tokens.issue_access(user, session_id)?,
         refresh_token,
     })
 }
@@ -266,7 +294,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
         crate::db::Db::Sqlite(_) => "BEGIN IMMEDIATE",
         crate::db::Db::Postgres(_) => "BEGIN",
     };
-    let outcome: Result<Uuid, bool> = on_db!(&app.db, pool => async {
+    let outcome: Result<(Uuid, Uuid), bool> = on_db!(&app.db, pool => async {
         let mut tx = pool.begin_with(begin).await?;
         let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT seq, family_id, user_id, expires_at, used_at, revoked_at \
@@ -286,8 +314,12 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
                 Err(true)
             }
             Some(row) => {
-                // Mark it used only if nobody else did meanwhile.
-                let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE seq = $2 AND used_at IS NULL")
+                // Mark it used only if nobody else used or revoked it
+                // meanwhile (PostgreSQL re-checks these after a concurrent
+                // logout's lock is released).
+                let claimed = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 \
+                     WHERE seq = $2 AND used_at IS NULL AND revoked_at IS NULL")
                     .bind(now)
                     .bind(row.seq)
                     .execute(&mut *tx)
@@ -304,7 +336,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                    Ok(row.user_id)
+                    Ok((row.user_id, row.family_id))
                 } else {
                     Err(false)
                 }
@@ -314,8 +346,9 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
         Ok::<_, sqlx::Error>(outcome)
     }.await)?;
     match outcome {
-        Ok(user) => Ok(Session {
-            access_token: app.tokens.issue_access(user)?,
+        Ok((user, session_id)) => Ok(Session {
+            session_id,
+            access_token: app.tokens.issue_access(user, session_id)?,
             refresh_token: new_token,
         }),
         Err(reused) => {
@@ -329,7 +362,8 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     }
 }
 
-/// Ends the session a refresh token belongs to, if it is the caller's. Like
+/// Ends the session a refresh token belongs to, if it is the caller's: its
+/// refresh tokens and the access tokens issued in it stop working. Like
 /// RFC 7009 revocation it is idempotent: an unknown or already revoked token
 /// is not an error, and another user's token is left alone.
 pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Problem> {

@@ -513,12 +513,14 @@ contract_test!(logout, |server| {
         401,
         "UNAUTHENTICATED",
     );
+    // The session's access tokens end with it.
+    fail(alice.client.get_me().send().await, 401, "UNAUTHENTICATED");
     // Bob's own session is untouched.
     assert!(refresh(&server, &bob.refresh_token).await.is_ok());
 
     // An API key is not a bearer token.
     let key = new_key(
-        &alice,
+        &bob,
         "bot",
         &[types::ApiKeyScope::Read, types::ApiKeyScope::Write],
     )
@@ -733,10 +735,11 @@ contract_test!(change_password, |server| {
         .await
         .expect("new password logs in")
         .into_inner();
-    // Every earlier session is over; the new one works.
+    // Every earlier session is over, access tokens included; the new one works.
     for token in [&alice.refresh_token, &second_session, &third_session] {
         fail(refresh(&server, token).await, 401, "UNAUTHENTICATED");
     }
+    fail(alice.client.get_me().send().await, 401, "UNAUTHENTICATED");
     assert!(refresh(&server, &fresh.refresh_token).await.is_ok());
 
     // The new password must be at least 8 characters long.

@@ -34,12 +34,18 @@ impl Authenticator for App {
     ) -> Result<Principal, Problem> {
         match credential {
             Credential::Bearer { token, .. } => {
-                let user_id = self.tokens.verify_access(token)?;
-                let user = crate::users::find(self, user_id)
+                let claims = self.tokens.verify_access(token)?;
+                // One query loads the user and checks that the token's
+                // session was not revoked since it was issued.
+                let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
                     .await?
-                    .ok_or_else(|| Problem::unauthorized("The account no longer exists."))?;
+                    .ok_or_else(|| {
+                        Problem::unauthorized(
+                            "The access token's session has ended or the account no longer exists.",
+                        )
+                    })?;
                 Ok(Principal {
-                    user_id,
+                    user_id: user.id,
                     user_seq: user.seq,
                     role: user.role,
                     via: CredentialKind::AccessToken,
