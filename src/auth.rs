@@ -185,29 +185,71 @@ pub struct AccessClaims {
     pub session_id: Uuid,
 }
 
+/// One verification key, named by its key id.
+#[derive(Clone)]
+struct VerifyingKey {
+    kid: String,
+    decoding: DecodingKey,
+}
+
 /// Signs and verifies access tokens (HS256; the algorithm is pinned).
+///
+/// Tokens are signed with the current key and carry its id in the `kid`
+/// header; they verify with the current key or any previous one still
+/// configured, chosen by `kid`, so the signing secret can be rotated without
+/// logging everybody out.
 #[derive(Clone)]
 pub struct Tokens {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first, then the previous ones.
+    verifying: Arc<[VerifyingKey]>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
 
+/// Shortest accepted signing secret: 32 bytes (256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The key id of a signing secret: it names the key without revealing it.
+pub fn key_id(secret: &[u8]) -> String {
+    hex(&Sha256::digest(secret)[..6])
+}
+
 impl Tokens {
-    /// `secret` must be at least 32 bytes (256 bits).
-    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> anyhow::Result<Self> {
+    /// `secret` signs and verifies; each of `previous` only verifies. Every
+    /// secret must be at least [`MIN_SECRET_BYTES`] long.
+    pub fn new(
+        secret: &[u8],
+        previous: &[&[u8]],
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            secret.len() >= 32,
-            "the token signing secret must be at least 32 bytes"
+            secret.len() >= MIN_SECRET_BYTES,
+            "the token signing secret must be at least {MIN_SECRET_BYTES} bytes"
         );
-        // The key id names the key without revealing it.
-        let kid = hex(&Sha256::digest(secret)[..6]);
+        for (i, old) in previous.iter().enumerate() {
+            anyhow::ensure!(
+                old.len() >= MIN_SECRET_BYTES,
+                "previous token secret #{} must be at least {MIN_SECRET_BYTES} bytes",
+                i + 1
+            );
+        }
+        let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(1 + previous.len());
+        for key in std::iter::once(&secret).chain(previous) {
+            let kid = key_id(key);
+            if verifying.iter().all(|k| k.kid != kid) {
+                verifying.push(VerifyingKey {
+                    kid,
+                    decoding: DecodingKey::from_secret(key),
+                });
+            }
+        }
         Ok(Tokens {
-            kid,
+            kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            verifying: verifying.into(),
             access_ttl,
             refresh_ttl,
         })
@@ -234,25 +276,28 @@ impl Tokens {
     }
 
     /// The user and session an access token was issued for, if the token is
-    /// genuine, current and an access token for this API. Whether the
-    /// session is still live is for the caller to check against the database.
+    /// genuine (HS256 under a configured key named by its `kid`), current,
+    /// and an access token for this API. Whether the session is still live is
+    /// for the caller to check against the database.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, Problem> {
         let invalid = || Problem::unauthorized("The access token is invalid or expired.");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         // The header is attacker-controlled: only the pinned algorithm is
-        // accepted, and only our key id.
-        if header.alg != ALGORITHM
-            || header.crit.is_some()
-            || header.kid.as_deref() != Some(self.kid.as_str())
-        {
+        // accepted, and only a key id this server knows.
+        if header.alg != ALGORITHM || header.crit.is_some() {
             return Err(invalid());
         }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.iter().find(|k| k.kid == kid))
+            .ok_or_else(invalid)?;
         let mut validation = Validation::new(ALGORITHM);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map_err(|_| invalid())?;
         if data.claims.typ != ACCESS_TYP {
             return Err(invalid());
@@ -340,13 +385,28 @@ mod tests {
     #[test]
     fn access_tokens_round_trip_and_reject_other_keys() {
         let ttl = Duration::from_secs(60);
-        let tokens = Tokens::new(&[7u8; 32], ttl, ttl).expect("valid secret");
-        let other = Tokens::new(&[8u8; 32], ttl, ttl).expect("valid secret");
+        let tokens = Tokens::new(&[7u8; 32], &[], ttl, ttl).expect("valid secret");
+        let other = Tokens::new(&[8u8; 32], &[], ttl, ttl).expect("valid secret");
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         let token = tokens.issue_access(user, session).expect("signs");
         let claims = tokens.verify_access(&token).expect("verifies");
         assert_eq!((claims.user_id, claims.session_id), (user, session));
         assert!(other.verify_access(&token).is_err());
-        assert!(Tokens::new(&[1u8; 16], ttl, ttl).is_err());
+        assert!(Tokens::new(&[1u8; 16], &[], ttl, ttl).is_err());
+        assert!(Tokens::new(&[1u8; 32], &[&[2u8; 31]], ttl, ttl).is_err());
+    }
+
+    #[test]
+    fn previous_keys_verify_but_do_not_sign() {
+        let ttl = Duration::from_secs(60);
+        let old = Tokens::new(&[7u8; 32], &[], ttl, ttl).expect("valid secret");
+        let rotated = Tokens::new(&[8u8; 32], &[&[7u8; 32]], ttl, ttl).expect("valid secrets");
+        let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let from_old = old.issue_access(user, session).expect("signs");
+        assert!(rotated.verify_access(&from_old).is_ok());
+        let from_new = rotated.issue_access(user, session).expect("signs");
+        let header = jsonwebtoken::decode_header(&from_new).expect("header");
+        assert_eq!(header.kid.as_deref(), Some(key_id(&[8u8; 32]).as_str()));
+        assert!(old.verify_access(&from_new).is_err());
     }
 }
