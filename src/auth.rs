@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{
+    Algorithm as HashAlgorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -137,6 +139,31 @@ impl Passwords {
         .map_err(|e| internal("password verification task failed", e))?;
         Ok(known && matches)
     }
+}
+
+/// Whether a stored hash was made with other than the current algorithm and
+/// parameters ([`Argon2::default`]: argon2id v19, m=19456 KiB, t=2, p=1,
+/// 32-byte output), so that it should be replaced by a fresh hash of the
+/// password the next time the password is known, at login.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(stored) else {
+        return true;
+    };
+    let current = Argon2::default();
+    let current_params = current.params();
+    let algorithm = HashAlgorithm::new(parsed.algorithm.as_str()).ok();
+    let version = parsed.version.and_then(|v| Version::try_from(v).ok());
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
+    algorithm != Some(HashAlgorithm::default())
+        || version != Some(Version::default())
+        || params.m_cost() != current_params.m_cost()
+        || params.t_cost() != current_params.t_cost()
+        || params.p_cost() != current_params.p_cost()
+        || params.output_len() != Some(Params::DEFAULT_OUTPUT_LEN)
+        || !params.keyid().is_empty()
+        || !params.data().is_empty()
 }
 
 fn check_length(password: &str) -> Result<(), Problem> {
@@ -408,5 +435,26 @@ mod tests {
         let header = jsonwebtoken::decode_header(&from_new).expect("header");
         assert_eq!(header.kid.as_deref(), Some(key_id(&[8u8; 32]).as_str()));
         assert!(old.verify_access(&from_new).is_err());
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_need_rehashing() {
+        let current = hash_blocking("a password").expect("hash");
+        assert!(!needs_rehash(&current));
+        let weak = Argon2::new(
+            HashAlgorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"a password")
+        .expect("hash")
+        .to_string();
+        assert!(needs_rehash(&weak));
+        let argon2i = Argon2::new(HashAlgorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"a password")
+            .expect("hash")
+            .to_string();
+        assert!(needs_rehash(&argon2i));
+        assert!(needs_rehash("not a PHC string"));
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::auth::{Role, random_secret, secret_digest};
+use crate::auth::{Role, needs_rehash, random_secret, secret_digest};
 use crate::db::now;
 use crate::error::ResultExt;
 use crate::on_db;
@@ -82,7 +82,10 @@ async fn insert(
     )
 }
 
-/// Checks credentials. Unknown email and wrong password fail identically.
+/// Checks credentials. Unknown email and wrong password fail identically,
+/// and both verify one password hash. A correct password whose stored hash
+/// was made with other than the current algorithm or parameters is hashed
+/// again and stored, so hashes follow the configured cost over time.
 pub async fn authenticate_password(
     app: &App,
     email: &str,
@@ -107,11 +110,49 @@ pub async fn authenticate_password(
     let hash = found.as_ref().map(|c| c.password_hash.as_str());
     let valid = app.passwords.verify(password, hash).await?;
     match found {
-        Some(credentials) if valid => Ok(credentials.user),
+        Some(credentials) if valid => {
+            if needs_rehash(&credentials.password_hash) {
+                upgrade_hash(
+                    app,
+                    credentials.user.id,
+                    &credentials.password_hash,
+                    password,
+                )
+                .await;
+            }
+            Ok(credentials.user)
+        }
         _ => Err(
             Problem::unauthorized("The email address or password is incorrect.")
                 .with_title("Invalid credentials"),
         ),
+    }
+}
+
+/// Replaces an outdated password hash with one made with the current
+/// parameters, unless the password changed meanwhile. Best effort: a failure
+/// is logged and the login goes on with the old hash in place.
+async fn upgrade_hash(app: &App, id: Uuid, old_hash: &str, password: &str) {
+    let new_hash = match app.passwords.hash(password).await {
+        Ok(hash) => hash,
+        Err(problem) => {
+            tracing::warn!(user = %id, %problem, "could not rehash an outdated password hash");
+            return;
+        }
+    };
+    let updated = on_db!(&app.db, pool => sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+        .bind(&new_hash)
+        .bind(id)
+        .bind(old_hash)
+        .execute(pool)
+        .await
+        .map(|_| ()));
+    match updated {
+        Ok(()) => tracing::info!(user = %id, "password hash upgraded to the current parameters"),
+        Err(error) => {
+            tracing::warn!(user = %id, %error, "could not store an upgraded password hash")
+        }
     }
 }
 
