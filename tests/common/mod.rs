@@ -21,9 +21,29 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs an async test body once per available backend.
+/// Runs an async test body once per available backend. With
+/// `config = |config| { ... }` before the body, that closure adjusts the
+/// server's [`charter::Config`] first.
 #[macro_export]
 macro_rules! contract_test {
+    ($name:ident, config = $tweak:expr, |$server:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($server: $crate::common::TestServer) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::common::run_with($crate::common::Backend::Sqlite, $tweak, body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::common::run_with($crate::common::Backend::Postgres, $tweak, body).await;
+            }
+        }
+    };
     ($name:ident, |$server:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
@@ -49,7 +69,12 @@ pub struct TestServer {
     pub base: String,
     pub app: App,
     pub backend: Backend,
+    /// The configuration the server was built from (its secrets included).
+    pub config: Config,
 }
+
+/// The signing secret of every test server unless a test changes it.
+pub const TOKEN_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// A registered user with a live session.
 pub struct TestUser {
@@ -71,6 +96,17 @@ enum Store {
 
 pub async fn run<F, Fut>(backend: Backend, body: F)
 where
+    F: FnOnce(TestServer) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    run_with(backend, |_: &mut Config| {}, body).await;
+}
+
+/// [`run`] with the server's configuration adjusted by `tweak` (the database
+/// URL is the harness's own).
+pub async fn run_with<T, F, Fut>(backend: Backend, tweak: T, body: F)
+where
+    T: FnOnce(&mut Config),
     F: FnOnce(TestServer) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -107,11 +143,12 @@ where
             )
         }
     };
-    let config = Config {
-        database_url: Some(url),
-        token_secret: Some("test-secret-test-secret-test-secret-0123".to_owned()),
+    let mut config = Config {
+        token_secret: Some(TOKEN_SECRET.to_owned()),
         ..Config::default()
     };
+    tweak(&mut config);
+    config.database_url = Some(url);
     let app = App::build(&config).await.expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -122,6 +159,7 @@ where
         base,
         app: app.clone(),
         backend,
+        config,
     }))
     .await;
     server.abort();
