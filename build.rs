@@ -19,6 +19,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // `sqlx::migrate!` embeds the migrations; a new file must rebuild the crate.
+    println!("cargo::rerun-if-changed=migrations");
     // The generator's edge-case specs, compiled and exercised by
     // tests/generated_edge_cases.rs against this crate's runtime.
     for name in EDGE_CASES {

@@ -94,6 +94,7 @@ impl v2::Api for Fake {
         update_me(auth: Uuid, headers: UpdateMeHeaders, body: UpdateMeRequest) -> UpdateMeResponse;
         change_password(auth: Uuid, body: ChangePasswordRequest) -> ChangePasswordResponse;
         list_users(auth: Uuid, query: ListUsersQuery) -> ListUsersResponse;
+        delete_user(auth: Uuid, path: DeleteUserPath) -> DeleteUserResponse;
         create_api_key(auth: Uuid, body: CreateApiKeyRequest) -> CreateApiKeyResponse;
         list_api_keys(auth: Uuid) -> ListApiKeysResponse;
         revoke_api_key(auth: Uuid, path: RevokeApiKeyPath) -> RevokeApiKeyResponse;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::auth::{api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
+use crate::auth::{Role, api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
 use crate::db::now;
 use crate::on_db;
 use crate::runtime::Problem;
@@ -91,8 +91,9 @@ pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The active key a presented secret belongs to, recording its use.
-pub async fn authenticate(app: &App, secret: &str) -> Result<(ApiKeyRow, i64), Problem> {
+/// The active key a presented secret belongs to, recording its use, with its
+/// owner's v1 id and role.
+pub async fn authenticate(app: &App, secret: &str) -> Result<(ApiKeyRow, i64, Role), Problem> {
     let rejected = || Problem::unauthorized("The API key is invalid or revoked.");
     if !api_key_well_formed(secret) {
         return Err(rejected());
@@ -102,15 +103,20 @@ pub async fn authenticate(app: &App, secret: &str) -> Result<(ApiKeyRow, i64), P
         #[sqlx(flatten)]
         key: ApiKeyRow,
         user_seq: i64,
+        #[sqlx(try_from = "String")]
+        user_role: Role,
     }
     let now = now();
     let found: Option<Found> = on_db!(&app.db, pool => sqlx::query_as(
         "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL \
          RETURNING id, user_id, name, prefix, scopes, created_at, last_used_at, \
-         (SELECT seq FROM users WHERE users.id = api_keys.user_id) AS user_seq")
+         (SELECT seq FROM users WHERE users.id = api_keys.user_id) AS user_seq, \
+         (SELECT role FROM users WHERE users.id = api_keys.user_id) AS user_role")
         .bind(now)
         .bind(secret_digest(secret))
         .fetch_optional(pool)
         .await)?;
-    found.map(|f| (f.key, f.user_seq)).ok_or_else(rejected)
+    found
+        .map(|f| (f.key, f.user_seq, f.user_role))
+        .ok_or_else(rejected)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::auth::{Passwords, Tokens};
+use crate::auth::{MIN_SECRET_BYTES, Passwords, Tokens};
 use crate::db::{DEFAULT_SQLITE_PATH, Db};
 use crate::pagination::Cursors;
 use crate::ratelimit::RateLimits;
@@ -23,6 +23,10 @@ pub struct Config {
     /// Token signing secret (at least 32 bytes). Unset: a random one per
     /// process, allowed only with the embedded database.
     pub token_secret: Option<String>,
+    /// Earlier signing secrets (each at least 32 bytes): tokens they signed
+    /// are still accepted, nothing new is signed with them. Lets the secret
+    /// rotate without ending every session at once.
+    pub token_previous_secrets: Vec<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     /// Request limits per client address, principal and class.
@@ -41,6 +45,10 @@ impl std::fmt::Debug for Config {
             .field("database", &self.database_url.as_deref().map(redact_url))
             .field("listen", &self.listen)
             .field("token_secret", &self.token_secret.as_ref().map(|_| "<set>"))
+            .field(
+                "token_previous_secrets",
+                &format_args!("<{} set>", self.token_previous_secrets.len()),
+            )
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("rate_limits", &self.rate_limits)
@@ -71,6 +79,7 @@ impl Default for Config {
             database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token_secret: None,
+            token_previous_secrets: Vec::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             rate_limits: crate::ratelimit::Settings::default(),
@@ -93,6 +102,10 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("CHARTER_LISTEN={listen}: {e}"))?;
         }
         config.token_secret = var("CHARTER_TOKEN_SECRET");
+        if let Some(list) = var("CHARTER_TOKEN_PREVIOUS_SECRETS") {
+            config.token_previous_secrets = parse_secret_list(&list)
+                .map_err(|e| anyhow::anyhow!("CHARTER_TOKEN_PREVIOUS_SECRETS: {e}"))?;
+        }
         for (name, slot) in [
             ("CHARTER_ACCESS_TOKEN_TTL", &mut config.access_token_ttl),
             ("CHARTER_REFRESH_TOKEN_TTL", &mut config.refresh_token_ttl),
@@ -163,6 +176,21 @@ impl Config {
     }
 }
 
+/// A comma-separated list of secrets; whitespace around each is ignored and
+/// each must be at least [`MIN_SECRET_BYTES`] long. Errors never quote a secret.
+fn parse_secret_list(list: &str) -> anyhow::Result<Vec<String>> {
+    let mut secrets = Vec::new();
+    for (i, secret) in list.split(',').map(str::trim).enumerate() {
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_BYTES,
+            "entry #{} must be at least {MIN_SECRET_BYTES} bytes",
+            i + 1
+        );
+        secrets.push(secret.to_owned());
+    }
+    Ok(secrets)
+}
+
 /// Everything a request handler needs, cheap to clone.
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
@@ -186,10 +214,6 @@ impl Deref for App {
 impl App {
     /// Connects to the database, runs migrations and prepares the keys.
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        let url = match &config.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
-        };
         let secret = match &config.token_secret {
             Some(secret) => secret.clone().into_bytes(),
             None if config.database_url.is_none() => {
@@ -203,7 +227,36 @@ impl App {
                 "CHARTER_TOKEN_SECRET must be set (at least 32 bytes) when DATABASE_URL is set"
             ),
         };
-        let tokens = Tokens::new(&secret, config.access_token_ttl, config.refresh_token_ttl)?;
+        App::assemble(config, secret).await
+    }
+
+    /// The application for an administrative command, which issues no
+    /// tokens: a signing secret is not required, and without one a random
+    /// secret is used silently.
+    pub async fn build_for_command(config: &Config) -> anyhow::Result<App> {
+        let secret = match &config.token_secret {
+            Some(secret) => secret.clone().into_bytes(),
+            None => crate::auth::random_secret(32).into_bytes(),
+        };
+        App::assemble(config, secret).await
+    }
+
+    async fn assemble(config: &Config, secret: Vec<u8>) -> anyhow::Result<App> {
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
+        };
+        let previous: Vec<&[u8]> = config
+            .token_previous_secrets
+            .iter()
+            .map(|s| s.as_bytes())
+            .collect();
+        let tokens = Tokens::new(
+            &secret,
+            &previous,
+            config.access_token_ttl,
+            config.refresh_token_ttl,
+        )?;
         let db = Db::connect(&url).await?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let passwords = Passwords::new(workers)?;
@@ -254,5 +307,34 @@ mod tests {
             "postgres://app:***@db:5432/charter"
         );
         assert_eq!(super::redact_url("sqlite:data/x.db"), "sqlite:data/x.db");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = super::Config {
+            token_secret: Some("current-secret-current-secret-current".to_owned()),
+            token_previous_secrets: vec!["previous-secret-previous-secret-prev".to_owned()],
+            ..super::Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("current-secret"), "{shown}");
+        assert!(!shown.contains("previous-secret"), "{shown}");
+        assert!(shown.contains("<1 set>"), "{shown}");
+    }
+
+    #[test]
+    fn previous_secrets_are_a_comma_separated_list() {
+        let a = "a".repeat(32);
+        let b = "b".repeat(40);
+        assert_eq!(
+            super::parse_secret_list(&format!("{a}, {b}")).expect("valid"),
+            vec![a.clone(), b]
+        );
+        let error = super::parse_secret_list(&format!("{a},too-short-secret"))
+            .expect_err("short entry")
+            .to_string();
+        assert!(error.contains("#2"), "{error}");
+        assert!(!error.contains("too-short-secret"), "{error}");
+        assert!(super::parse_secret_list(&format!("{a},")).is_err());
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{
+    Algorithm as HashAlgorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -22,8 +24,55 @@ pub struct Principal {
     pub user_id: Uuid,
     /// The user's v1 integer id.
     pub user_seq: i64,
+    /// The user's role, read from the database on every request, so a
+    /// promotion or demotion applies to existing credentials at once.
+    pub role: Role,
     pub via: CredentialKind,
 }
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// What an account may do beyond its own data. Stored in `users.role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
+        match s {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            _ => Err(UnknownRole(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = UnknownRole;
+    fn try_from(s: String) -> Result<Self, UnknownRole> {
+        s.parse()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}`")]
+pub struct UnknownRole(String);
 
 #[derive(Debug, Clone)]
 pub enum CredentialKind {
@@ -164,6 +213,31 @@ fn lower_thread_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_thread_priority() {}
 
+/// Whether a stored hash was made with other than the current algorithm and
+/// parameters ([`Argon2::default`]: argon2id v19, m=19456 KiB, t=2, p=1,
+/// 32-byte output), so that it should be replaced by a fresh hash of the
+/// password the next time the password is known, at login.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(stored) else {
+        return true;
+    };
+    let current = Argon2::default();
+    let current_params = current.params();
+    let algorithm = HashAlgorithm::new(parsed.algorithm.as_str()).ok();
+    let version = parsed.version.and_then(|v| Version::try_from(v).ok());
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
+    algorithm != Some(HashAlgorithm::default())
+        || version != Some(Version::default())
+        || params.m_cost() != current_params.m_cost()
+        || params.t_cost() != current_params.t_cost()
+        || params.p_cost() != current_params.p_cost()
+        || params.output_len() != Some(Params::DEFAULT_OUTPUT_LEN)
+        || !params.keyid().is_empty()
+        || !params.data().is_empty()
+}
+
 fn check_length(password: &str) -> Result<(), Problem> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(Problem::unprocessable(
@@ -191,41 +265,97 @@ struct Claims {
     exp: i64,
     jti: Uuid,
     typ: String,
+    /// The session: the refresh-token family the token was issued in.
+    sid: Uuid,
 }
 
 const ACCESS_TYP: &str = "access";
 const ISSUER: &str = "charter";
 const AUDIENCE: &str = "charter-api";
+/// The only signature algorithm issued or accepted.
+const ALGORITHM: Algorithm = Algorithm::HS256;
+
+/// What a genuine, current access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user_id: Uuid,
+    /// The session (refresh-token family) the token belongs to; the token is
+    /// only as valid as that session.
+    pub session_id: Uuid,
+}
+
+/// One verification key, named by its key id.
+#[derive(Clone)]
+struct VerifyingKey {
+    kid: String,
+    decoding: DecodingKey,
+}
 
 /// Signs and verifies access tokens (HS256; the algorithm is pinned).
+///
+/// Tokens are signed with the current key and carry its id in the `kid`
+/// header; they verify with the current key or any previous one still
+/// configured, chosen by `kid`, so the signing secret can be rotated without
+/// logging everybody out.
 #[derive(Clone)]
 pub struct Tokens {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first, then the previous ones.
+    verifying: Arc<[VerifyingKey]>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
 
+/// Shortest accepted signing secret: 32 bytes (256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The key id of a signing secret: it names the key without revealing it.
+pub fn key_id(secret: &[u8]) -> String {
+    hex(&Sha256::digest(secret)[..6])
+}
+
 impl Tokens {
-    /// `secret` must be at least 32 bytes (256 bits).
-    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> anyhow::Result<Self> {
+    /// `secret` signs and verifies; each of `previous` only verifies. Every
+    /// secret must be at least [`MIN_SECRET_BYTES`] long.
+    pub fn new(
+        secret: &[u8],
+        previous: &[&[u8]],
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            secret.len() >= 32,
-            "the token signing secret must be at least 32 bytes"
+            secret.len() >= MIN_SECRET_BYTES,
+            "the token signing secret must be at least {MIN_SECRET_BYTES} bytes"
         );
-        // The key id names the key without revealing it.
-        let kid = hex(&Sha256::digest(secret)[..6]);
+        for (i, old) in previous.iter().enumerate() {
+            anyhow::ensure!(
+                old.len() >= MIN_SECRET_BYTES,
+                "previous token secret #{} must be at least {MIN_SECRET_BYTES} bytes",
+                i + 1
+            );
+        }
+        let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(1 + previous.len());
+        for key in std::iter::once(&secret).chain(previous) {
+            let kid = key_id(key);
+            if verifying.iter().all(|k| k.kid != kid) {
+                verifying.push(VerifyingKey {
+                    kid,
+                    decoding: DecodingKey::from_secret(key),
+                });
+            }
+        }
         Ok(Tokens {
-            kid,
+            kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            verifying: verifying.into(),
             access_ttl,
             refresh_ttl,
         })
     }
 
-    pub fn issue_access(&self, user_id: Uuid) -> Result<String, Problem> {
+    /// A new access token for `user` in the session `session_id`.
+    pub fn issue_access(&self, user_id: Uuid, session_id: Uuid) -> Result<String, Problem> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
         let claims = Claims {
@@ -236,32 +366,45 @@ impl Tokens {
             exp: now + ttl,
             jti: Uuid::new_v4(),
             typ: ACCESS_TYP.to_owned(),
+            sid: session_id,
         };
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| internal("signing an access token failed", e))
     }
 
-    /// The user an access token was issued to, if the token is genuine,
-    /// current and meant for this API.
-    pub fn verify_access(&self, token: &str) -> Result<Uuid, Problem> {
+    /// The user and session an access token was issued for, if the token is
+    /// genuine (HS256 under a configured key named by its `kid`), current,
+    /// and an access token for this API. Whether the session is still live is
+    /// for the caller to check against the database.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, Problem> {
         let invalid = || Problem::unauthorized("The access token is invalid or expired.");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
-        if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
+        // The header is attacker-controlled: only the pinned algorithm is
+        // accepted, and only a key id this server knows.
+        if header.alg != ALGORITHM || header.crit.is_some() {
             return Err(invalid());
         }
-        let mut validation = Validation::new(Algorithm::HS256);
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.iter().find(|k| k.kid == kid))
+            .ok_or_else(invalid)?;
+        let mut validation = Validation::new(ALGORITHM);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map_err(|_| invalid())?;
         if data.claims.typ != ACCESS_TYP {
             return Err(invalid());
         }
-        Ok(data.claims.sub)
+        Ok(AccessClaims {
+            user_id: data.claims.sub,
+            session_id: data.claims.sid,
+        })
     }
 
     pub fn access_ttl_seconds(&self) -> i32 {
@@ -341,12 +484,49 @@ mod tests {
     #[test]
     fn access_tokens_round_trip_and_reject_other_keys() {
         let ttl = Duration::from_secs(60);
-        let tokens = Tokens::new(&[7u8; 32], ttl, ttl).expect("valid secret");
-        let other = Tokens::new(&[8u8; 32], ttl, ttl).expect("valid secret");
-        let user = Uuid::new_v4();
-        let token = tokens.issue_access(user).expect("signs");
-        assert_eq!(tokens.verify_access(&token).ok(), Some(user));
+        let tokens = Tokens::new(&[7u8; 32], &[], ttl, ttl).expect("valid secret");
+        let other = Tokens::new(&[8u8; 32], &[], ttl, ttl).expect("valid secret");
+        let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = tokens.issue_access(user, session).expect("signs");
+        let claims = tokens.verify_access(&token).expect("verifies");
+        assert_eq!((claims.user_id, claims.session_id), (user, session));
         assert!(other.verify_access(&token).is_err());
-        assert!(Tokens::new(&[1u8; 16], ttl, ttl).is_err());
+        assert!(Tokens::new(&[1u8; 16], &[], ttl, ttl).is_err());
+        assert!(Tokens::new(&[1u8; 32], &[&[2u8; 31]], ttl, ttl).is_err());
+    }
+
+    #[test]
+    fn previous_keys_verify_but_do_not_sign() {
+        let ttl = Duration::from_secs(60);
+        let old = Tokens::new(&[7u8; 32], &[], ttl, ttl).expect("valid secret");
+        let rotated = Tokens::new(&[8u8; 32], &[&[7u8; 32]], ttl, ttl).expect("valid secrets");
+        let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
+        let from_old = old.issue_access(user, session).expect("signs");
+        assert!(rotated.verify_access(&from_old).is_ok());
+        let from_new = rotated.issue_access(user, session).expect("signs");
+        let header = jsonwebtoken::decode_header(&from_new).expect("header");
+        assert_eq!(header.kid.as_deref(), Some(key_id(&[8u8; 32]).as_str()));
+        assert!(old.verify_access(&from_new).is_err());
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_need_rehashing() {
+        let current = hash_blocking("a password").expect("hash");
+        assert!(!needs_rehash(&current));
+        let weak = Argon2::new(
+            HashAlgorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"a password")
+        .expect("hash")
+        .to_string();
+        assert!(needs_rehash(&weak));
+        let argon2i = Argon2::new(HashAlgorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"a password")
+            .expect("hash")
+            .to_string();
+        assert!(needs_rehash(&argon2i));
+        assert!(needs_rehash("not a PHC string"));
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::auth::{random_secret, secret_digest};
+use crate::auth::{Role, needs_rehash, random_secret, secret_digest};
 use crate::db::now;
 use crate::error::ResultExt;
 use crate::on_db;
@@ -17,6 +17,8 @@ pub struct UserRow {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -24,7 +26,7 @@ pub struct UserRow {
 
 macro_rules! user_columns {
     () => {
-        "seq, id, email, full_name, version, created_at, updated_at"
+        "seq, id, email, full_name, role, version, created_at, updated_at"
     };
 }
 
@@ -33,23 +35,36 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// A freshly issued session: an access token and the refresh token that renews it.
+/// A freshly issued session: an access token and the refresh token that
+/// renews it, both tied to the session's id (the refresh-token family).
 pub struct Session {
+    pub session_id: Uuid,
     pub access_token: String,
     pub refresh_token: String,
 }
 
+/// Creates an account with the `user` role.
 pub async fn register(
     app: &App,
     email: &str,
     full_name: &str,
     password: &str,
 ) -> Result<UserRow, Problem> {
+    insert(app, email, full_name, password, Role::User).await
+}
+
+async fn insert(
+    app: &App,
+    email: &str,
+    full_name: &str,
+    password: &str,
+    role: Role,
+) -> Result<UserRow, Problem> {
     let hash = app.passwords.hash(password).await?;
     let now = now();
     let sql = concat!(
-        "INSERT INTO users (id, email, full_name, password_hash, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING ",
+        "INSERT INTO users (id, email, full_name, password_hash, role, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $6) RETURNING ",
         user_columns!()
     );
     on_db!(&app.db, pool => sqlx::query_as::<_, UserRow>(sql)
@@ -57,6 +72,7 @@ pub async fn register(
         .bind(normalize_email(email))
         .bind(full_name)
         .bind(hash)
+        .bind(role.as_str())
         .bind(now)
         .fetch_one(pool)
         .await)
@@ -66,7 +82,10 @@ pub async fn register(
     )
 }
 
-/// Checks credentials. Unknown email and wrong password fail identically.
+/// Checks credentials. Unknown email and wrong password fail identically,
+/// and both verify one password hash. A correct password whose stored hash
+/// was made with other than the current algorithm or parameters is hashed
+/// again and stored, so hashes follow the configured cost over time.
 pub async fn authenticate_password(
     app: &App,
     email: &str,
@@ -91,11 +110,49 @@ pub async fn authenticate_password(
     let hash = found.as_ref().map(|c| c.password_hash.as_str());
     let valid = app.passwords.verify(password, hash).await?;
     match found {
-        Some(credentials) if valid => Ok(credentials.user),
+        Some(credentials) if valid => {
+            if needs_rehash(&credentials.password_hash) {
+                upgrade_hash(
+                    app,
+                    credentials.user.id,
+                    &credentials.password_hash,
+                    password,
+                )
+                .await;
+            }
+            Ok(credentials.user)
+        }
         _ => Err(
             Problem::unauthorized("The email address or password is incorrect.")
                 .with_title("Invalid credentials"),
         ),
+    }
+}
+
+/// Replaces an outdated password hash with one made with the current
+/// parameters, unless the password changed meanwhile. Best effort: a failure
+/// is logged and the login goes on with the old hash in place.
+async fn upgrade_hash(app: &App, id: Uuid, old_hash: &str, password: &str) {
+    let new_hash = match app.passwords.hash(password).await {
+        Ok(hash) => hash,
+        Err(problem) => {
+            tracing::warn!(user = %id, %problem, "could not rehash an outdated password hash");
+            return;
+        }
+    };
+    let updated = on_db!(&app.db, pool => sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+        .bind(&new_hash)
+        .bind(id)
+        .bind(old_hash)
+        .execute(pool)
+        .await
+        .map(|_| ()));
+    match updated {
+        Ok(()) => tracing::info!(user = %id, "password hash upgraded to the current parameters"),
+        Err(error) => {
+            tracing::warn!(user = %id, %error, "could not store an upgraded password hash")
+        }
     }
 }
 
@@ -107,6 +164,30 @@ pub async fn find(app: &App, id: Uuid) -> Result<Option<UserRow>, Problem> {
 pub async fn find_by_seq(app: &App, seq: i64) -> Result<Option<UserRow>, Problem> {
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE seq = $1");
     Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(seq).fetch_optional(pool).await)?)
+}
+
+/// The user an access token names, if the token's session is still live:
+/// the session (refresh-token family) exists, belongs to that user and none
+/// of its tokens was ever revoked (logout, reuse of a rotated refresh token,
+/// password change). One query, so authenticating a request costs one round
+/// trip.
+pub async fn find_in_session(
+    app: &App,
+    id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<UserRow>, Problem> {
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1 \
+         AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.user_id = users.id) \
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL)"
+    );
+    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(id)
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await)?)
 }
 
 pub async fn get(app: &App, id: Uuid) -> Result<UserRow, Problem> {
@@ -207,13 +288,14 @@ pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> R
 /// Starts a session (a new refresh-token family) for `user`.
 pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
     let refresh_token = random_secret(32);
+    let session_id = Uuid::new_v4();
     let now = now();
     let expires = now + app.tokens.refresh_ttl;
     on_db!(&app.db, pool => sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5)")
         .bind(secret_digest(&refresh_token))
-        .bind(Uuid::new_v4())
+        .bind(session_id)
         .bind(user)
         .bind(expires)
         .bind(now)
@@ -221,7 +303,8 @@ pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
         .await
         .map(|_| ()))?;
     Ok(Session {
-        access_token: app.tokens.issue_access(user)?,
+        session_id,
+        access_token: app.tokens.issue_access(user, session_id)?,
         refresh_token,
     })
 }
@@ -252,7 +335,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
         crate::db::Db::Sqlite(_) => "BEGIN IMMEDIATE",
         crate::db::Db::Postgres(_) => "BEGIN",
     };
-    let outcome: Result<Uuid, bool> = on_db!(&app.db, pool => async {
+    let outcome: Result<(Uuid, Uuid), bool> = on_db!(&app.db, pool => async {
         let mut tx = pool.begin_with(begin).await?;
         let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT seq, family_id, user_id, expires_at, used_at, revoked_at \
@@ -272,8 +355,12 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
                 Err(true)
             }
             Some(row) => {
-                // Mark it used only if nobody else did meanwhile.
-                let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE seq = $2 AND used_at IS NULL")
+                // Mark it used only if nobody else used or revoked it
+                // meanwhile (PostgreSQL re-checks these after a concurrent
+                // logout's lock is released).
+                let claimed = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 \
+                     WHERE seq = $2 AND used_at IS NULL AND revoked_at IS NULL")
                     .bind(now)
                     .bind(row.seq)
                     .execute(&mut *tx)
@@ -290,7 +377,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                    Ok(row.user_id)
+                    Ok((row.user_id, row.family_id))
                 } else {
                     Err(false)
                 }
@@ -300,8 +387,9 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
         Ok::<_, sqlx::Error>(outcome)
     }.await)?;
     match outcome {
-        Ok(user) => Ok(Session {
-            access_token: app.tokens.issue_access(user)?,
+        Ok((user, session_id)) => Ok(Session {
+            session_id,
+            access_token: app.tokens.issue_access(user, session_id)?,
             refresh_token: new_token,
         }),
         Err(reused) => {
@@ -315,7 +403,8 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     }
 }
 
-/// Ends the session a refresh token belongs to, if it is the caller's. Like
+/// Ends the session a refresh token belongs to, if it is the caller's: its
+/// refresh tokens and the access tokens issued in it stop working. Like
 /// RFC 7009 revocation it is idempotent: an unknown or already revoked token
 /// is not an error, and another user's token is left alone.
 pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Problem> {
@@ -330,4 +419,69 @@ pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Pr
         .await
         .map(|_| ()))?;
     Ok(())
+}
+
+/// What [`bootstrap_admin`] did.
+#[derive(Debug)]
+pub enum AdminBootstrap {
+    /// A new account was created with the `admin` role.
+    Created(UserRow),
+    /// An existing account was given the `admin` role; its password is unchanged.
+    Promoted(UserRow),
+    /// The account already was an administrator; nothing changed.
+    AlreadyAdmin(UserRow),
+}
+
+/// Makes the account with `email` an administrator, creating it (with
+/// `full_name` and the password `password` yields) when there is none. Only
+/// the `charter create-admin` command calls this: no API operation grants the
+/// role. `password` is asked for only when an account is created.
+pub async fn bootstrap_admin<F>(
+    app: &App,
+    email: &str,
+    full_name: &str,
+    password: F,
+) -> anyhow::Result<AdminBootstrap>
+where
+    F: FnOnce() -> anyhow::Result<String>,
+{
+    let email = normalize_email(email);
+    let sql = concat!(
+        "UPDATE users SET role = $1, version = version + 1, updated_at = $2 \
+         WHERE email = $3 AND role <> $1 RETURNING ",
+        user_columns!()
+    );
+    let promoted: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(Role::Admin.as_str())
+        .bind(now())
+        .bind(&email)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some(row) = promoted {
+        return Ok(AdminBootstrap::Promoted(row));
+    }
+    let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+    let existing: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(&email)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some(row) = existing {
+        return Ok(AdminBootstrap::AlreadyAdmin(row));
+    }
+    let password = password()?;
+    let row = insert(app, &email, full_name, &password, Role::Admin)
+        .await
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    Ok(AdminBootstrap::Created(row))
+}
+
+/// Deletes an account and everything it owns (sessions, API keys, channels
+/// with their messages, messages, memberships); `false` when there is none.
+pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
+    let deleted = on_db!(&app.db, pool => sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(deleted > 0)
 }

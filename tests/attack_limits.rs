@@ -38,7 +38,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_flood_is_refused_with_429_and_rate_limit_fields() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| config.rate_limits.auth = limit("3/60"),
         |server| async move {
@@ -82,7 +82,7 @@ async fn login_flood_is_refused_with_429_and_rate_limit_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_and_api_key_has_its_own_allowance() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| config.rate_limits.principal = limit("4/60"),
         |server| async move {
@@ -132,7 +132,7 @@ async fn each_user_and_api_key_has_its_own_allowance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_headers_from_untrusted_peers_are_ignored() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| config.rate_limits.auth = limit("2/60"),
         |server| async move {
@@ -157,7 +157,7 @@ async fn forwarding_headers_from_untrusted_peers_are_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_headers_from_trusted_proxies_name_the_client() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| {
             config.rate_limits.auth = limit("2/60");
@@ -200,7 +200,7 @@ async fn forwarding_headers_from_trusted_proxies_name_the_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limiter_memory_stays_bounded_under_an_address_flood() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| {
             config.rate_limits.trusted_proxies = vec!["127.0.0.1".parse().expect("network")];
@@ -249,7 +249,7 @@ async fn cross_origin_access_only_for_configured_origins() {
         );
     })
     .await;
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| config.cors_origins = vec!["https://app.example.com".to_owned()],
         |server| async move {
@@ -267,7 +267,7 @@ async fn cross_origin_access_only_for_configured_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_bodies_and_unacceptable_media_types_are_refused() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         |config: &mut Config| config.max_body_bytes = 2048,
         |server| async move {
@@ -317,7 +317,7 @@ async fn oversize_bodies_and_unacceptable_media_types_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_requests_are_cut_off_with_a_problem() {
-    common::run_configured(
+    common::run_with(
         Backend::Sqlite,
         // A login verifies a password hash: far slower than a millisecond.
         |config: &mut Config| config.request_timeout = std::time::Duration::from_millis(1),

@@ -513,12 +513,14 @@ contract_test!(logout, |server| {
         401,
         "UNAUTHENTICATED",
     );
+    // The session's access tokens end with it.
+    fail(alice.client.get_me().send().await, 401, "UNAUTHENTICATED");
     // Bob's own session is untouched.
     assert!(refresh(&server, &bob.refresh_token).await.is_ok());
 
     // An API key is not a bearer token.
     let key = new_key(
-        &alice,
+        &bob,
         "bot",
         &[types::ApiKeyScope::Read, types::ApiKeyScope::Write],
     )
@@ -547,6 +549,7 @@ contract_test!(get_me, |server| {
     assert_eq!(me.id, alice.id);
     assert_eq!(me.email.as_str(), alice.email);
     assert_eq!(me.full_name.as_str(), "Alice");
+    assert_eq!(me.role, types::MeRole::User);
     // Stable while nothing changes.
     let again = alice.client.get_me().send().await.expect("me again");
     assert_eq!(etag(again.headers()), tag);
@@ -732,10 +735,11 @@ contract_test!(change_password, |server| {
         .await
         .expect("new password logs in")
         .into_inner();
-    // Every earlier session is over; the new one works.
+    // Every earlier session is over, access tokens included; the new one works.
     for token in [&alice.refresh_token, &second_session, &third_session] {
         fail(refresh(&server, token).await, 401, "UNAUTHENTICATED");
     }
+    fail(alice.client.get_me().send().await, 401, "UNAUTHENTICATED");
     assert!(refresh(&server, &fresh.refresh_token).await.is_ok());
 
     // The new password must be at least 8 characters long.
@@ -980,6 +984,127 @@ contract_test!(get_user, |server| {
         401,
         "UNAUTHENTICATED",
     );
+});
+
+contract_test!(delete_user, |server| {
+    let admin = server.user("Admin").await;
+    let alice = server.user("Alice").await;
+    let bob = server.user("Bob").await;
+    let bobs_key = new_key(&bob, "bot", &[types::ApiKeyScope::Read]).await;
+    let bobs_channel = channel(&bob, "bobs-place", public()).await;
+
+    // Only administrators may delete accounts; Bob is still there afterwards.
+    let denied = fail(
+        alice.client.delete_user().user_id(bob.id).send().await,
+        403,
+        "FORBIDDEN",
+    );
+    assert!(denied.detail.is_some_and(|d| d.contains("administrators")));
+    assert!(bob.client.get_me().send().await.is_ok());
+
+    // The role is granted outside the API; the admin's current token carries
+    // it at once, since the role is read on every request.
+    server.make_admin(&admin.email).await;
+    let me = admin.client.get_me().send().await.expect("me").into_inner();
+    assert_eq!(me.role, types::MeRole::Admin);
+
+    let deleted = admin
+        .client
+        .delete_user()
+        .user_id(bob.id)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status().as_u16(), 204);
+    // Everything Bob had is gone: profile, tokens, keys, channels.
+    fail(
+        admin.client.get_user().user_id(bob.id).send().await,
+        404,
+        "NOT_FOUND",
+    );
+    fail(bob.client.get_me().send().await, 401, "UNAUTHENTICATED");
+    fail(
+        with_key(&server, &bobs_key).list_users().send().await,
+        401,
+        "UNAUTHENTICATED",
+    );
+    fail(
+        refresh(&server, &bob.refresh_token).await,
+        401,
+        "UNAUTHENTICATED",
+    );
+    fail(
+        admin
+            .client
+            .get_channel()
+            .channel_id(bobs_channel.id)
+            .send()
+            .await,
+        404,
+        "NOT_FOUND",
+    );
+    // Deleting again, or an id nobody has, is 404.
+    fail(
+        admin.client.delete_user().user_id(bob.id).send().await,
+        404,
+        "NOT_FOUND",
+    );
+    fail(
+        admin
+            .client
+            .delete_user()
+            .user_id(Uuid::new_v4())
+            .send()
+            .await,
+        404,
+        "NOT_FOUND",
+    );
+    // An administrator cannot delete their own account.
+    fail(
+        admin.client.delete_user().user_id(admin.id).send().await,
+        403,
+        "FORBIDDEN",
+    );
+    assert!(admin.client.get_me().send().await.is_ok());
+
+    // Bearer only: not anonymous, not with an API key, even an admin's.
+    fail(
+        server
+            .anonymous()
+            .delete_user()
+            .user_id(alice.id)
+            .send()
+            .await,
+        401,
+        "UNAUTHENTICATED",
+    );
+    let admins_key = new_key(
+        &admin,
+        "ops",
+        &[types::ApiKeyScope::Read, types::ApiKeyScope::Write],
+    )
+    .await;
+    fail(
+        with_key(&server, &admins_key)
+            .delete_user()
+            .user_id(alice.id)
+            .send()
+            .await,
+        401,
+        "UNAUTHENTICATED",
+    );
+    assert!(alice.client.get_me().send().await.is_ok());
+
+    // A malformed id.
+    let bad = server
+        .raw()
+        .delete(server.url("/api/v2/users/not-a-uuid"))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .expect("raw delete");
+    let bad = raw_problem(bad, 422, "VALIDATION_FAILED").await;
+    assert_eq!(raw_pointers(&bad, "path"), set(&["#/user_id"]));
 });
 
 // ---------------------------------------------------------------------------

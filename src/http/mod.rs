@@ -53,18 +53,25 @@ impl Authenticator for App {
     ) -> Result<Principal, Problem> {
         match credential {
             Credential::Bearer { token, .. } => {
-                let user_id = self.tokens.verify_access(token)?;
-                let user = crate::users::find(self, user_id)
+                let claims = self.tokens.verify_access(token)?;
+                // One query loads the user and checks that the token's
+                // session was not revoked since it was issued.
+                let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
                     .await?
-                    .ok_or_else(|| Problem::unauthorized("The account no longer exists."))?;
+                    .ok_or_else(|| {
+                        Problem::unauthorized(
+                            "The access token's session has ended or the account no longer exists.",
+                        )
+                    })?;
                 Ok(Principal {
-                    user_id,
+                    user_id: user.id,
                     user_seq: user.seq,
+                    role: user.role,
                     via: CredentialKind::AccessToken,
                 })
             }
             Credential::ApiKey { key, .. } => {
-                let (row, user_seq) = crate::api_keys::authenticate(self, key).await?;
+                let (row, user_seq, role) = crate::api_keys::authenticate(self, key).await?;
                 let scopes = row.scope_list();
                 // Reads need the `read` scope, everything else `write`.
                 let needed = match ctx.operation.method {
@@ -81,6 +88,7 @@ impl Authenticator for App {
                 Ok(Principal {
                     user_id: row.user_id,
                     user_seq,
+                    role,
                     via: CredentialKind::ApiKey {
                         key_id: row.id,
                         scopes,

@@ -20,9 +20,13 @@ impl Api for App {
         body: LoginRequest,
     ) -> Result<LoginResponse, Problem> {
         let row = users::authenticate_password(self, &body.email, &body.password).await?;
+        // v1 has no refresh tokens, but its access tokens belong to a session
+        // like v2's, so logout-everywhere (password change) ends them too.
+        // The session's refresh token is not handed out.
+        let session = users::start_session(self, row.id).await?;
         Ok(LoginResponse::Ok {
             body: Token {
-                access_token: self.tokens.issue_access(row.id)?,
+                access_token: session.access_token,
                 token_type: TokenTokenType::Bearer,
                 expires_in: self.tokens.access_ttl_seconds(),
             },

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{changed_meanwhile, check_if_match, etag, none_match_hits};
 use crate::api::v2::*;
 use crate::app::App;
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::channels::{self, ChannelChanges, ChannelRow, MemberRow};
 use crate::messages::{self, MessageRow};
 use crate::runtime::{Problem, RequestContext};
@@ -21,6 +21,10 @@ fn me(row: &users::UserRow) -> Me {
         id: row.id,
         full_name: row.full_name.clone(),
         email: row.email.clone(),
+        role: match row.role {
+            Role::User => MeRole::User,
+            Role::Admin => MeRole::Admin,
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
@@ -244,6 +248,29 @@ impl Api for App {
             etag: tag,
             body: user(&row),
         })
+    }
+
+    async fn delete_user(
+        &self,
+        _ctx: &RequestContext,
+        auth: Principal,
+        path: DeleteUserPath,
+    ) -> Result<DeleteUserResponse, Problem> {
+        if !auth.is_admin() {
+            return Err(Problem::forbidden(
+                "Only administrators may delete accounts.",
+            ));
+        }
+        if path.user_id == auth.user_id {
+            return Err(Problem::forbidden(
+                "Administrators cannot delete their own account.",
+            ));
+        }
+        if !users::delete(self, path.user_id).await? {
+            return Err(Problem::not_found("No user has this id."));
+        }
+        tracing::info!(admin = %auth.user_id, user = %path.user_id, "account deleted");
+        Ok(DeleteUserResponse::NoContent)
     }
 
     async fn create_api_key(

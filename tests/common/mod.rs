@@ -21,9 +21,29 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs an async test body once per available backend.
+/// Runs an async test body once per available backend. With
+/// `config = |config| { ... }` before the body, that closure adjusts the
+/// server's [`charter::Config`] first.
 #[macro_export]
 macro_rules! contract_test {
+    ($name:ident, config = $tweak:expr, |$server:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($server: $crate::common::TestServer) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::common::run_with($crate::common::Backend::Sqlite, $tweak, body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::common::run_with($crate::common::Backend::Postgres, $tweak, body).await;
+            }
+        }
+    };
     ($name:ident, |$server:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
@@ -49,7 +69,12 @@ pub struct TestServer {
     pub base: String,
     pub app: App,
     pub backend: Backend,
+    /// The configuration the server was built from (its secrets included).
+    pub config: Config,
 }
+
+/// The signing secret of every test server unless a test changes it.
+pub const TOKEN_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// A registered user with a live session.
 pub struct TestUser {
@@ -74,13 +99,14 @@ where
     F: FnOnce(TestServer) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    run_configured(backend, |_| {}, body).await;
+    run_with(backend, |_: &mut Config| {}, body).await;
 }
 
-/// Like [`run`], with the server's configuration adjusted by `configure`.
-pub async fn run_configured<C, F, Fut>(backend: Backend, configure: C, body: F)
+/// [`run`] with the server's configuration adjusted by `tweak` (the database
+/// URL is the harness's own).
+pub async fn run_with<T, F, Fut>(backend: Backend, tweak: T, body: F)
 where
-    C: FnOnce(&mut Config),
+    T: FnOnce(&mut Config),
     F: FnOnce(TestServer) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -118,8 +144,7 @@ where
         }
     };
     let mut config = Config {
-        database_url: Some(url),
-        token_secret: Some("test-secret-test-secret-test-secret-0123".to_owned()),
+        token_secret: Some(TOKEN_SECRET.to_owned()),
         // Every test client shares 127.0.0.1: limits are tested on their own.
         rate_limits: charter::ratelimit::Settings {
             default: "1000000/60".parse().expect("limit"),
@@ -129,7 +154,8 @@ where
         },
         ..Config::default()
     };
-    configure(&mut config);
+    tweak(&mut config);
+    config.database_url = Some(url);
     let app = App::build(&config).await.expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -140,6 +166,7 @@ where
         base,
         app: app.clone(),
         backend,
+        config,
     }))
     .await;
     server.abort();
@@ -232,6 +259,20 @@ impl TestServer {
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token.to_string(),
         }
+    }
+
+    /// Makes the account with `email` an administrator the way
+    /// `charter create-admin` does (no password is needed to promote).
+    pub async fn make_admin(&self, email: &str) {
+        let outcome = charter::users::bootstrap_admin(&self.app, email, "unused", || {
+            anyhow::bail!("promoting an existing account needs no password")
+        })
+        .await
+        .expect("promote to administrator");
+        assert!(
+            matches!(outcome, charter::users::AdminBootstrap::Promoted(_)),
+            "{outcome:?}"
+        );
     }
 
     /// A raw HTTP client for requests the typed client cannot express

@@ -281,10 +281,59 @@ pub struct Me {
     pub full_name: String,
     /// The user's email address, used to log in.
     pub email: String,
+    /// What the account may do: `user` for every account registered
+    /// through the API; `admin` may also delete other accounts. Assigned
+    /// by the operators, never through the API.
+    pub role: MeRole,
     /// When the account was registered.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When the profile was last changed.
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+/// What the account may do: `user` for every account registered
+/// through the API; `admin` may also delete other accounts. Assigned
+/// by the operators, never through the API.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum MeRole {
+    #[serde(rename = "user")]
+    User,
+    #[serde(rename = "admin")]
+    Admin,
+}
+impl MeRole {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+}
+impl std::fmt::Display for MeRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for MeRole {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "user" => Ok(Self::User),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!("`{other}` is not a valid {}", "MeRole")),
+        }
+    }
 }
 /// A message posted in a channel.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -518,6 +567,17 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
+        extensions: &[],
+    },
+    crate::runtime::OperationInfo {
+        operation_id: "deleteUser",
+        method: "DELETE",
+        route: "/api/v2/users/{user_id}",
+        summary: "Delete a user",
+        tags: &["users"],
+        deprecated: false,
+        security: &[&["bearerAuth"]],
         rate_limit: "default",
         extensions: &[],
     },
@@ -1011,6 +1071,47 @@ impl axum::response::IntoResponse for GetUserResponse {
                     etag,
                 );
                 response
+            }
+        }
+    }
+}
+/// Path parameters of `deleteUser`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteUserPath {
+    /// Id of the user.
+    pub user_id: uuid::Uuid,
+}
+impl DeleteUserPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "user_id",
+                "user_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let user_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &USER_ID, violations);
+        Some(Self { user_id: user_id? })
+    }
+}
+/// The responses of `deleteUser` other than problems.
+#[derive(Debug, Clone)]
+pub enum DeleteUserResponse {
+    /// 204: The user was deleted.
+    NoContent,
+}
+impl axum::response::IntoResponse for DeleteUserResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::NoContent => {
+                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
@@ -1931,6 +2032,25 @@ pub trait Api: crate::runtime::Authenticator {
     ) -> impl std::future::Future<
         Output = Result<GetUserResponse, crate::runtime::Problem>,
     > + Send;
+    /// Delete a user
+    ///
+    /// `DELETE /api/v2/users/{user_id}` (`deleteUser`)
+    ///
+    /// Deletes a user's account together with everything it owns: its
+    /// sessions, API keys, channels (with their messages and memberships),
+    /// messages and memberships. The user's tokens and keys are refused with
+    /// 401 from then on. Only administrators may delete accounts (403 for
+    /// everyone else), and an administrator cannot delete their own account
+    /// (403). Requires a bearer access token: API keys are not accepted. An
+    /// unknown user is 404.
+    fn delete_user(
+        &self,
+        ctx: &crate::runtime::RequestContext,
+        auth: Self::Principal,
+        path: DeleteUserPath,
+    ) -> impl std::future::Future<
+        Output = Result<DeleteUserResponse, crate::runtime::Problem>,
+    > + Send;
     /// Create an API key
     ///
     /// `POST /api/v2/api-keys` (`createApiKey`)
@@ -2180,7 +2300,10 @@ pub fn router<A: Api>(api: A) -> axum::Router {
         )
         .route("/api/v2/me/password", axum::routing::post(handle_change_password::<A>))
         .route("/api/v2/users", axum::routing::get(handle_list_users::<A>))
-        .route("/api/v2/users/{user_id}", axum::routing::get(handle_get_user::<A>))
+        .route(
+            "/api/v2/users/{user_id}",
+            axum::routing::get(handle_get_user::<A>).delete(handle_delete_user::<A>),
+        )
         .route(
             "/api/v2/api-keys",
             axum::routing::post(handle_create_api_key::<A>)
@@ -2544,13 +2667,49 @@ async fn handle_get_user<A: Api>(
         Err(problem) => ctx.problem(problem),
     }
 }
+/// Serves `DELETE /api/v2/users/{user_id}` (`deleteUser`).
+async fn handle_delete_user<A: Api>(
+    axum::extract::State(api): axum::extract::State<A>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (mut parts, _body) = request.into_parts();
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[9], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
+    let auth = match crate::runtime::require_auth(
+            &api,
+            &ctx,
+            &parts.headers,
+            SECURITY_SCHEMES,
+        )
+        .await
+    {
+        Ok(principal) => principal,
+        Err(problem) => return ctx.problem(problem),
+    };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
+    let mut violations = Vec::new();
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| DeleteUserPath::extract(&source, &mut violations));
+    let Some(path) = path else {
+        return ctx.problem(crate::runtime::Problem::validation(violations));
+    };
+    match api.delete_user(&ctx, auth, path).await {
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
+        Err(problem) => ctx.problem(problem),
+    }
+}
 /// Serves `POST /api/v2/api-keys` (`createApiKey`).
 async fn handle_create_api_key<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[9], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[10], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2591,7 +2750,7 @@ async fn handle_list_api_keys<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[10], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[11], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2620,7 +2779,7 @@ async fn handle_revoke_api_key<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[11], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[12], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2656,7 +2815,7 @@ async fn handle_create_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[12], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[13], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2697,7 +2856,7 @@ async fn handle_list_channels<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[13], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[14], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2734,7 +2893,7 @@ async fn handle_get_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[14], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[15], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2771,7 +2930,7 @@ async fn handle_update_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[15], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[16], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2816,7 +2975,7 @@ async fn handle_delete_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[16], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[17], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2853,7 +3012,7 @@ async fn handle_add_channel_member<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[17], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[18], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2889,7 +3048,7 @@ async fn handle_remove_channel_member<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[18], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[19], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2925,7 +3084,7 @@ async fn handle_create_message<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[19], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[20], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -2970,7 +3129,7 @@ async fn handle_list_messages<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[20], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[21], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
@@ -3010,7 +3169,7 @@ async fn handle_delete_message<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[21], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[22], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }

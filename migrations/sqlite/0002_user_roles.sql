@@ -1,0 +1,6 @@
+-- Account roles (SQLite). Keep in step with migrations/postgres.
+-- `admin` may manage other accounts; it is granted only by the
+-- `charter create-admin` command, never through the API.
+
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'
+    CHECK (role IN ('user', 'admin'));
