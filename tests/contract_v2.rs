@@ -3206,26 +3206,32 @@ contract_test!(wrong_method_is_405_with_allow, |server| {
     }
 });
 
-contract_test!(oversize_body_is_413, |server| {
-    let big = json!({
-        "email": "ada@example.com",
-        "password": PASSWORD,
-        "full_name": "x".repeat(2 * 1024 * 1024),
-    });
-    let response = server
-        .raw()
-        .post(server.url("/api/v2/auth/register"))
-        .json(&big)
-        .send()
-        .await
-        .expect("send");
-    raw_problem(response, 413, "PAYLOAD_TOO_LARGE").await;
-    problem(
-        login(&server, "ada@example.com", PASSWORD).await,
-        401,
-        "UNAUTHENTICATED",
-    );
-});
+// A small limit keeps the whole oversize body within socket buffers, so the
+// client reads the early 413 instead of failing to write the rest.
+contract_test!(
+    oversize_body_is_413,
+    config = |c: &mut charter::Config| c.max_body_bytes = 4096,
+    |server| {
+        let big = json!({
+            "email": "ada@example.com",
+            "password": PASSWORD,
+            "full_name": "x".repeat(8 * 1024),
+        });
+        let response = server
+            .raw()
+            .post(server.url("/api/v2/auth/register"))
+            .json(&big)
+            .send()
+            .await
+            .expect("send");
+        raw_problem(response, 413, "PAYLOAD_TOO_LARGE").await;
+        problem(
+            login(&server, "ada@example.com", PASSWORD).await,
+            401,
+            "UNAUTHENTICATED",
+        );
+    }
+);
 
 contract_test!(nul_characters_are_422, |server| {
     // PostgreSQL text cannot hold NUL; both backends refuse it the same way
