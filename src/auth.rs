@@ -85,8 +85,8 @@ pub enum CredentialKind {
 pub const MAX_PASSWORD_BYTES: usize = 512;
 
 /// Argon2id hashing (OWASP parameters: m=19456 KiB, t=2, p=1) on threads of
-/// its own that run at a lower scheduling priority, at most `permits` at a
-/// time: a login flood uses spare CPU and cannot starve other requests.
+/// its own that run only on otherwise idle CPU, at most `permits` at a time:
+/// a login flood uses spare CPU and cannot starve other requests.
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
@@ -199,12 +199,16 @@ impl HashPool {
     }
 }
 
-/// Sets the calling thread's nice value to 10.
+/// Moves the calling thread to the SCHED_IDLE policy: it runs only on CPU
+/// that no ordinary thread wants, and yields the moment a request worker
+/// wakes up. (A nice value only shares the CPU less; a woken worker can still
+/// wait out the hasher's time slice.)
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
-    // SAFETY: setpriority only reads its arguments; on Linux, PRIO_PROCESS
-    // with id 0 applies to the calling thread alone.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads `param` only during the call; on
+    // Linux, pid 0 names the calling thread alone.
+    let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     if result != 0 {
         tracing::debug!("could not lower the hashing thread's priority");
     }
