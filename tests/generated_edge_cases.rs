@@ -81,6 +81,28 @@ impl edge_parameters::Api for Fake {
         })
     }
 
+    async fn stream_item_events(
+        &self,
+        _ctx: &RequestContext,
+        _auth: String,
+        path: edge_parameters::StreamItemEventsPath,
+        headers: edge_parameters::StreamItemEventsHeaders,
+    ) -> Result<edge_parameters::StreamItemEventsResponse, Problem> {
+        let after: u64 = headers
+            .last_event_id
+            .as_deref()
+            .map_or(0, |id| id.parse().unwrap_or(0));
+        let events = (after + 1..=3).map(move |seq| charter::runtime::SseEvent {
+            id: Some(seq.to_string()),
+            event: Some("item".to_owned()),
+            data: format!("{{\"kind\":\"changed\",\"item\":{}}}", path.item_id),
+        });
+        Ok(edge_parameters::StreamItemEventsResponse::Ok {
+            body: charter::runtime::EventStream::new(futures::stream::iter(events))
+                .retry(std::time::Duration::from_secs(3)),
+        })
+    }
+
     async fn ping(&self, _ctx: &RequestContext) -> Result<edge_parameters::PingResponse, Problem> {
         Ok(edge_parameters::PingResponse::NoContent)
     }
@@ -414,4 +436,65 @@ async fn middleware_sees_the_operation_of_a_routed_request() {
             &[&["bearerAuth"][..]][..]
         )
     );
+}
+
+#[tokio::test]
+async fn event_streams_are_served_as_server_sent_events() {
+    let router = edge_parameters::router(Fake);
+    let response = router
+        .clone()
+        .oneshot(
+            get("/items/9/events")
+                .header("authorization", "Bearer good")
+                .header("last-event-id", "1")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&body);
+    // Events are blank-line separated blocks of `field: value` lines.
+    let events: Vec<Vec<&str>> = text
+        .split("\n\n")
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            let mut lines: Vec<&str> = block.lines().collect();
+            lines.sort();
+            lines
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            vec!["retry: 3000"],
+            vec![
+                "data: {\"kind\":\"changed\",\"item\":9}",
+                "event: item",
+                "id: 2"
+            ],
+            vec![
+                "data: {\"kind\":\"changed\",\"item\":9}",
+                "event: item",
+                "id: 3"
+            ],
+        ],
+        "resumes after Last-Event-ID"
+    );
+    // The Last-Event-ID header is a validated parameter like any other.
+    let (status, _, body) = call(
+        &router,
+        get("/items/9/events")
+            .header("authorization", "Bearer good")
+            .header("last-event-id", "x")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["pointer"], "#/Last-Event-ID");
 }

@@ -57,10 +57,19 @@ struct Param {
     default: Option<TokenStream>,
 }
 
+/// How a response body is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    /// `text/event-stream`: a stream of server-sent events.
+    EventStream,
+}
+
 struct ResponseVariant {
     status: u16,
     name: syn::Ident,
     body: Option<TokenStream>,
+    body_kind: BodyKind,
     headers: Vec<(String, bool)>,
     docs: TokenStream,
 }
@@ -566,17 +575,36 @@ impl<'a> ApiGen<'a> {
     ) -> Result<ResponseVariant, Error> {
         let name = format_ident!("{}", status_name(status));
         let mut body = None;
+        let mut body_kind = BodyKind::Json;
         if let Some(content) = response.get("content") {
-            for (media, entry) in content.entries()? {
-                if media != "application/json" {
-                    return Err(entry.error(format!(
-                        "responses of type `{media}` are not supported yet; use application/json"
-                    )));
+            let entries = content.entries()?;
+            if entries.len() > 1 {
+                return Err(content.error("a response has one media type"));
+            }
+            for (media, entry) in entries {
+                match media {
+                    "application/json" => {
+                        let schema = entry
+                            .get("schema")
+                            .ok_or_else(|| entry.error("the response needs a `schema`"))?;
+                        body = Some(types.type_of(&schema, &format!("{prefix}{name}Body"))?);
+                    }
+                    "text/event-stream" => {
+                        // The schema (if any) documents each event's data;
+                        // the handler produces the events themselves.
+                        if let Some(schema) = entry.get("schema") {
+                            types.type_of(&schema, &format!("{prefix}{name}Event"))?;
+                        }
+                        let rt = &self.runtime;
+                        body = Some(quote!(#rt::EventStream));
+                        body_kind = BodyKind::EventStream;
+                    }
+                    other => {
+                        return Err(entry.error(format!(
+                            "responses of type `{other}` are not supported; use application/json or text/event-stream"
+                        )));
+                    }
                 }
-                let schema = entry
-                    .get("schema")
-                    .ok_or_else(|| entry.error("the response needs a `schema`"))?;
-                body = Some(types.type_of(&schema, &format!("{prefix}{name}Body"))?);
             }
         }
         let mut headers = Vec::new();
@@ -598,6 +626,7 @@ impl<'a> ApiGen<'a> {
             status,
             name,
             body,
+            body_kind,
             headers,
             docs,
         })
@@ -809,10 +838,12 @@ impl<'a> ApiGen<'a> {
                     bindings.push(quote!(#field));
                 }
                 let status_tokens = status_tokens(variant.status);
-                let make = if variant.body.is_some() {
-                    quote!(#rt::json_response(#status_tokens, &body))
-                } else {
-                    quote!(#rt::empty_response(#status_tokens))
+                let make = match (&variant.body, variant.body_kind) {
+                    (Some(_), BodyKind::Json) => quote!(#rt::json_response(#status_tokens, &body)),
+                    (Some(_), BodyKind::EventStream) => {
+                        quote!(#rt::event_stream_response(#status_tokens, body))
+                    }
+                    (None, _) => quote!(#rt::empty_response(#status_tokens)),
                 };
                 if fields.is_empty() {
                     variants.push(quote!(#docs #name));
@@ -832,9 +863,19 @@ impl<'a> ApiGen<'a> {
                 }
             }
             let response_doc = format!(" The responses of `{}` other than problems.", op.id);
+            // A stream of events can be consumed once: no Clone.
+            let derives = if op
+                .responses
+                .iter()
+                .any(|v| v.body_kind == BodyKind::EventStream)
+            {
+                quote!(#[derive(Debug)])
+            } else {
+                quote!(#[derive(Debug, Clone)])
+            };
             items.push(quote! {
                 #[doc = #response_doc]
-                #[derive(Debug, Clone)]
+                #derives
                 pub enum #response_ident { #(#variants,)* }
                 impl axum::response::IntoResponse for #response_ident {
                     fn into_response(self) -> axum::response::Response {

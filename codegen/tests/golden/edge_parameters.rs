@@ -8,6 +8,53 @@ pub struct GetPartOkBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verbose: Option<bool>,
 }
+/// The data of one event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ItemEvent {
+    pub kind: ItemEventKind,
+}
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum ItemEventKind {
+    #[serde(rename = "changed")]
+    Changed,
+    #[serde(rename = "removed")]
+    Removed,
+}
+impl ItemEventKind {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Removed => "removed",
+        }
+    }
+}
+impl std::fmt::Display for ItemEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for ItemEventKind {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "changed" => Ok(Self::Changed),
+            "removed" => Ok(Self::Removed),
+            other => Err(format!("`{other}` is not a valid {}", "ItemEventKind")),
+        }
+    }
+}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutPartBody {
@@ -37,6 +84,17 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         security: &[&[], &["apiKeyAuth"]],
         rate_limit: "write",
         extensions: &[("x-rate-limit", "\"write\"")],
+    },
+    crate::runtime::OperationInfo {
+        operation_id: "streamItemEvents",
+        method: "GET",
+        route: "/items/{item_id}/events",
+        summary: "Follow an item",
+        tags: &[],
+        deprecated: false,
+        security: &[&["bearerAuth"]],
+        rate_limit: "default",
+        extensions: &[],
     },
     crate::runtime::OperationInfo {
         operation_id: "ping",
@@ -292,6 +350,74 @@ impl axum::response::IntoResponse for PutPartResponse {
         }
     }
 }
+/// Path parameters of `streamItemEvents`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamItemEventsPath {
+    pub item_id: i64,
+}
+impl StreamItemEventsPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static ITEM_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "item_id",
+                "item_id",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(1.0, false);
+        let item_id = crate::runtime::required::<i64>(source, &ITEM_ID, violations);
+        Some(Self { item_id: item_id? })
+    }
+}
+static STREAM_ITEM_EVENTS_LAST_EVENT_ID_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+    "^[0-9]+$",
+);
+/// Header parameters of `streamItemEvents`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamItemEventsHeaders {
+    pub last_event_id: Option<String>,
+}
+impl StreamItemEventsHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static LAST_EVENT_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "Last-Event-ID",
+                "last-event-id",
+                crate::runtime::ParamKind::String,
+            )
+            .pattern(&STREAM_ITEM_EVENTS_LAST_EVENT_ID_PATTERN);
+        let last_event_id = crate::runtime::optional::<
+            String,
+        >(source, &LAST_EVENT_ID, violations);
+        Some(Self {
+            last_event_id: last_event_id?,
+        })
+    }
+}
+/// The responses of `streamItemEvents` other than problems.
+#[derive(Debug)]
+pub enum StreamItemEventsResponse {
+    /// 200: The event stream.
+    Ok { body: crate::runtime::EventStream },
+}
+impl axum::response::IntoResponse for StreamItemEventsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Ok { body } => {
+                crate::runtime::event_stream_response(axum::http::StatusCode::OK, body)
+            }
+        }
+    }
+}
 /// The responses of `ping` other than problems.
 #[derive(Debug, Clone)]
 pub enum PingResponse {
@@ -339,6 +465,20 @@ pub trait Api: crate::runtime::Authenticator {
     ) -> impl std::future::Future<
         Output = Result<PutPartResponse, crate::runtime::Problem>,
     > + Send;
+    /// Follow an item
+    ///
+    /// `GET /items/{item_id}/events` (`streamItemEvents`)
+    ///
+    /// Server-sent events about an item, resumable with Last-Event-ID.
+    fn stream_item_events(
+        &self,
+        ctx: &crate::runtime::RequestContext,
+        auth: Self::Principal,
+        path: StreamItemEventsPath,
+        headers: StreamItemEventsHeaders,
+    ) -> impl std::future::Future<
+        Output = Result<StreamItemEventsResponse, crate::runtime::Problem>,
+    > + Send;
     /// Liveness
     ///
     /// `GET /ping` (`ping`), deprecated
@@ -358,6 +498,10 @@ pub fn router<A: Api>(api: A) -> axum::Router {
             "/items/{item_id}/parts/{part}",
             axum::routing::get(handle_get_part::<A>).put(handle_put_part::<A>),
         )
+        .route(
+            "/items/{item_id}/events",
+            axum::routing::get(handle_stream_item_events::<A>),
+        )
         .route("/ping", axum::routing::get(handle_ping::<A>))
         .with_state(api)
 }
@@ -365,6 +509,7 @@ pub fn router<A: Api>(api: A) -> axum::Router {
 /// validator rejects fails at startup rather than on a request.
 pub fn check_schemas() -> Result<(), String> {
     PUT_PART_BODY.check()?;
+    STREAM_ITEM_EVENTS_LAST_EVENT_ID_PATTERN.check()?;
     Ok(())
 }
 /// Serves `GET /items/{item_id}/parts/{part}` (`getPart`).
@@ -452,13 +597,50 @@ async fn handle_put_part<A: Api>(
         Err(problem) => ctx.problem(problem),
     }
 }
+/// Serves `GET /items/{item_id}/events` (`streamItemEvents`).
+async fn handle_stream_item_events<A: Api>(
+    axum::extract::State(api): axum::extract::State<A>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (mut parts, _body) = request.into_parts();
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
+    let auth = match crate::runtime::require_auth(
+            &api,
+            &ctx,
+            &parts.headers,
+            SECURITY_SCHEMES,
+        )
+        .await
+    {
+        Ok(principal) => principal,
+        Err(problem) => return ctx.problem(problem),
+    };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
+    let mut violations = Vec::new();
+    let path = crate::runtime::path_source(&mut parts, &mut violations)
+        .await
+        .and_then(|source| StreamItemEventsPath::extract(&source, &mut violations));
+    let headers = StreamItemEventsHeaders::extract(&parts.headers, &mut violations);
+    let (Some(path), Some(headers)) = (path, headers) else {
+        return ctx.problem(crate::runtime::Problem::validation(violations));
+    };
+    match api.stream_item_events(&ctx, auth, path, headers).await {
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
+        Err(problem) => ctx.problem(problem),
+    }
+}
 /// Serves `GET /ping` (`ping`).
 async fn handle_ping<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[3], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
