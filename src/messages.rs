@@ -1,4 +1,6 @@
-//! Messages in channels, with idempotent creation.
+//! Messages in channels, with idempotent creation. Posting and deleting
+//! record `message.created` / `message.deleted` [events](crate::events) in
+//! the same transaction.
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -6,6 +8,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::db::now;
+use crate::events::{self, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
@@ -82,14 +85,18 @@ pub async fn create(
                 .await?
                 .rows_affected();
             if claimed == 1 {
+                // Only the request that claims the key records an event; a
+                // replay returns the stored response and records nothing.
+                let event = events::append(&mut *tx, channel, EventKind::MessageCreated, events::message_created(&row)).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some(row))
+                Ok::<_, sqlx::Error>(Some((row, event)))
             } else {
                 tx.rollback().await?;
                 Ok(None)
             }
         }.await)?;
-        if let Some(row) = outcome {
+        if let Some((row, event)) = outcome {
+            app.events.publish([event]);
             return Ok(row);
         }
     }
@@ -141,14 +148,22 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         message_columns!()
     );
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
-        .bind(Uuid::new_v4())
-        .bind(channel)
-        .bind(author)
-        .bind(body)
-        .bind(now())
-        .fetch_one(pool)
-        .await)?)
+    let (row, event) = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let row: MessageRow = sqlx::query_as(sql)
+            .bind(Uuid::new_v4())
+            .bind(channel)
+            .bind(author)
+            .bind(body)
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?;
+        let event = events::append(&mut *tx, channel, EventKind::MessageCreated, events::message_created(&row)).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>((row, event))
+    }.await)?;
+    app.events.publish([event]);
+    Ok(row)
 }
 
 /// Messages of a channel, newest first, older than `before_seq`.
@@ -185,11 +200,23 @@ pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRo
         .await)?)
 }
 
+/// Deletes the message, recording `message.deleted` when it was still there.
 pub async fn delete(app: &App, id: Uuid) -> Result<(), Problem> {
-    on_db!(&app.db, pool => sqlx::query("DELETE FROM messages WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+    let event = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let channel: Option<Uuid> = sqlx::query_scalar("DELETE FROM messages WHERE id = $1 RETURNING channel_id")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(channel) = channel else {
+            // Deleted meanwhile: that deletion recorded the event.
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let event = events::append(&mut *tx, channel, EventKind::MessageDeleted, events::message_deleted(channel, id)).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(event))
+    }.await)?;
+    app.events.publish(event);
     Ok(())
 }
