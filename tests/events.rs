@@ -660,3 +660,54 @@ postgres_test!(
         b.db.close().await;
     }
 );
+
+contract_test!(deleting_a_user_tells_their_channels, |server| {
+    let admin = server.user("Admin").await;
+    server.make_admin(&admin.email).await;
+    let alice = server.user("Alice").await;
+    let bob = server.user("Bob").await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Private).await;
+    let bobs = channel(&bob, "bobs", types::ChannelVisibility::Public).await;
+    alice
+        .client
+        .add_channel_member()
+        .channel_id(room)
+        .user_id(bob.id)
+        .send()
+        .await
+        .expect("add bob");
+    let from_bob = post(&bob, room, "from bob").await;
+    post(&alice, room, "from alice").await;
+    post(&bob, bobs, "at home").await;
+    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
+    let deleted = admin
+        .client
+        .delete_user()
+        .user_id(bob.id)
+        .send()
+        .await
+        .expect("delete bob");
+    assert_eq!(deleted.status().as_u16(), 204);
+
+    let log = all_events(&server, room).await;
+    assert_eq!(
+        kinds(&log),
+        [
+            EventKind::MemberAdded,
+            EventKind::MessageCreated,
+            EventKind::MessageCreated,
+            EventKind::MessageDeleted,
+            EventKind::MemberRemoved,
+        ]
+    );
+    assert_eq!(seqs(&log), (1..=5).collect::<Vec<_>>());
+    assert_eq!(log[3].data["id"], from_bob.id.to_string());
+    assert_eq!(log[4].data["user_id"], bob.id.to_string());
+    assert_eq!(receive_through(&mut live, 5).await, log[3..]);
+    let home = all_events(&server, bobs).await;
+    assert_eq!(
+        kinds(&home),
+        [EventKind::MessageCreated, EventKind::ChannelDeleted]
+    );
+    assert_eq!(seqs(&home), [1, 2]);
+});
