@@ -175,6 +175,7 @@ pub async fn update(
          WHERE id = $4 AND version = $5 RETURNING ",
         channel_returning!()
     );
+    let publisher = app.events.publisher(channel.id);
     let updated = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<ChannelRow> = sqlx::query_as(sql)
@@ -197,16 +198,16 @@ pub async fn update(
         "CHANNEL_NAME_TAKEN",
         "A channel with this name already exists.",
     )?;
-    Ok(updated.map(|(row, event)| {
-        app.events.publish([event]);
-        row
-    }))
+    let (row, event) = updated.unzip();
+    publisher.publish(event);
+    Ok(row)
 }
 
 /// Deletes the channel (with its members and messages) if still at
 /// `expected_version`. Its last event, `channel.deleted`, is recorded first
 /// and outlives it; its messages and members go without events of their own.
 pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, Problem> {
+    let publisher = app.events.publisher(id);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // Claims the row at the expected version (and locks it until commit).
@@ -229,7 +230,7 @@ pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, 
         Ok::<_, sqlx::Error>(Some(event))
     }.await)?;
     let deleted = event.is_some();
-    app.events.publish(event);
+    publisher.publish(event);
     Ok(deleted)
 }
 
@@ -240,6 +241,7 @@ pub async fn add_member(
     user: Uuid,
 ) -> Result<(MemberRow, bool), Problem> {
     let now = now();
+    let publisher = app.events.publisher(channel);
     let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let inserted = sqlx::query(
@@ -270,7 +272,7 @@ pub async fn add_member(
     .on_foreign_key_violation("USER_NOT_FOUND", "No user has this id.")?;
     let (member, event) = outcome;
     let added = event.is_some();
-    app.events.publish(event);
+    publisher.publish(event);
     let member = member.ok_or_else(|| Problem::not_found("The membership vanished; retry."))?;
     Ok((member, added))
 }
@@ -287,6 +289,7 @@ pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<Membe
 /// Removes a member (never the owner), recording `member.removed`; `false`
 /// when `user` was not a (removable) member.
 pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool, Problem> {
+    let publisher = app.events.publisher(channel);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let removed = sqlx::query(
@@ -305,6 +308,6 @@ pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool,
         Ok::<_, sqlx::Error>(Some(event))
     }.await)?;
     let removed = event.is_some();
-    app.events.publish(event);
+    publisher.publish(event);
     Ok(removed)
 }

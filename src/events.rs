@@ -32,7 +32,9 @@
 //! # Live delivery
 //! [`Hub`] (`app.events`) fans events out to subscribers of a channel in
 //! this process through a bounded `tokio::sync::broadcast` per channel.
-//! After a writer commits it hands its events to the hub. With PostgreSQL the
+//! After a writer commits it hands its events to the hub (through a
+//! [`Publisher`] made before the write, so that a write dropped after its
+//! commit still gets its events delivered). With PostgreSQL the
 //! transaction also sends `NOTIFY charter_events, '<channel_id>:<seq>'`,
 //! delivered on commit to every instance; each instance runs a listener that
 //! loads the announced events from the table and broadcasts them locally.
@@ -305,7 +307,7 @@ impl EventLog for PgConnection {
 }
 
 /// Appends an event in the transaction `conn` belongs to (pass `&mut *tx`).
-/// Hand the result to [`Hub::publish`] once the transaction has committed.
+/// Hand the result to a [`Publisher`] once the transaction has committed.
 pub(crate) async fn append<C: EventLog>(
     conn: &mut C,
     channel: Uuid,
@@ -541,23 +543,81 @@ impl Hub {
     }
 
     /// Hands events committed by this process to their subscribers. Never
-    /// blocks; call it after the transaction that recorded them committed.
+    /// blocks; call it after the transaction that recorded them committed
+    /// (or use a [`Publisher`], which also covers a write that is dropped
+    /// half-way).
     pub fn publish(&self, events: impl IntoIterator<Item = Event>) {
         for event in events {
-            let poke = Poke {
+            self.poke(Poke {
                 channel: event.channel_id,
                 seq: event.seq,
                 event: Some(event),
-            };
-            if self.handle.pokes.try_send(poke).is_err() {
-                self.handle.shared.request_resync();
-            }
+            });
+        }
+    }
+
+    /// A [`Publisher`] for a write to `channel`.
+    pub fn publisher(&self, channel: Uuid) -> Publisher {
+        Publisher {
+            hub: self.clone(),
+            scope: Some(channel),
+            done: false,
+        }
+    }
+
+    /// A [`Publisher`] for a write that may touch any channel.
+    pub fn publisher_for_any(&self) -> Publisher {
+        Publisher {
+            hub: self.clone(),
+            scope: None,
+            done: false,
+        }
+    }
+
+    fn poke(&self, poke: Poke) {
+        if self.handle.pokes.try_send(poke).is_err() {
+            self.handle.shared.request_resync();
         }
     }
 
     /// How many channels have subscribers in this process.
     pub fn subscribed_channels(&self) -> usize {
         self.handle.shared.lock().len()
+    }
+}
+
+/// Publishes the events of one write once its transaction committed. Made
+/// before the write starts: if the write is dropped half-way (its client
+/// went away, it timed out) its transaction may still have committed, so
+/// dropping an unused publisher makes the hub read the log instead — a
+/// committed event never waits for the channel's next one.
+#[must_use = "publish the events once the transaction committed"]
+pub struct Publisher {
+    hub: Hub,
+    scope: Option<Uuid>,
+    done: bool,
+}
+
+impl Publisher {
+    pub fn publish(mut self, events: impl IntoIterator<Item = Event>) {
+        self.done = true;
+        self.hub.publish(events);
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        match self.scope {
+            Some(channel) => self.hub.poke(Poke {
+                channel,
+                seq: i64::MAX,
+                event: None,
+            }),
+            None => self.hub.handle.shared.request_resync(),
+        }
     }
 }
 
@@ -664,6 +724,9 @@ impl Shared {
 /// The dispatcher: turns pokes (and resync requests) into broadcasts, one
 /// at a time, so each channel's stream stays in order.
 async fn dispatch(shared: Arc<Shared>, mut queue: mpsc::Receiver<Poke>) {
+    const MIN_BACKOFF: Duration = Duration::from_millis(100);
+    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+    let mut backoff = MIN_BACKOFF;
     let mut batch = Vec::new();
     loop {
         tokio::select! {
@@ -685,10 +748,13 @@ async fn dispatch(shared: Arc<Shared>, mut queue: mpsc::Receiver<Poke>) {
         } else {
             shared.deliver_pokes(std::mem::take(&mut batch)).await
         };
-        if outcome.is_err() {
+        if outcome.is_ok() {
+            backoff = MIN_BACKOFF;
+        } else {
             // The cause is logged; read everything again once the database
             // answers.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
             shared.request_resync();
         }
     }

@@ -61,6 +61,7 @@ pub async fn create(
         }
         let now = now();
         let id = Uuid::new_v4();
+        let publisher = app.events.publisher(channel);
         let outcome = on_db!(&app.db, pool => async {
             let mut tx = pool.begin().await?;
             let row: MessageRow = sqlx::query_as(concat!("INSERT INTO messages (id, channel_id, author_id, body, created_at) \
@@ -95,10 +96,12 @@ pub async fn create(
                 Ok(None)
             }
         }.await)?;
-        if let Some((row, event)) = outcome {
-            app.events.publish([event]);
-            return Ok(row);
-        }
+        let Some((row, event)) = outcome else {
+            publisher.publish(None);
+            continue;
+        };
+        publisher.publish([event]);
+        return Ok(row);
     }
     Err(Problem::conflict(
         "IDEMPOTENCY_CONFLICT",
@@ -148,6 +151,7 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         message_columns!()
     );
+    let publisher = app.events.publisher(channel);
     let (row, event) = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: MessageRow = sqlx::query_as(sql)
@@ -162,7 +166,7 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
         tx.commit().await?;
         Ok::<_, sqlx::Error>((row, event))
     }.await)?;
-    app.events.publish([event]);
+    publisher.publish([event]);
     Ok(row)
 }
 
@@ -202,6 +206,7 @@ pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRo
 
 /// Deletes the message, recording `message.deleted` when it was still there.
 pub async fn delete(app: &App, id: Uuid) -> Result<(), Problem> {
+    let publisher = app.events.publisher_for_any();
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let channel: Option<Uuid> = sqlx::query_scalar("DELETE FROM messages WHERE id = $1 RETURNING channel_id")
@@ -217,6 +222,6 @@ pub async fn delete(app: &App, id: Uuid) -> Result<(), Problem> {
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some(event))
     }.await)?;
-    app.events.publish(event);
+    publisher.publish(event);
     Ok(())
 }

@@ -483,6 +483,7 @@ where
 /// channels `message.deleted` for each of the user's messages, then
 /// `member.removed`; the user's own channels end with `channel.deleted`.
 pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
+    let publisher = app.events.publisher_for_any();
     let recorded = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // A write first (SQLite takes its write lock here), and a cheap exit
@@ -540,9 +541,7 @@ pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some(recorded))
     }.await)?;
-    let Some(recorded) = recorded else {
-        return Ok(false);
-    };
-    app.events.publish(recorded);
-    Ok(true)
+    let found = recorded.is_some();
+    publisher.publish(recorded.into_iter().flatten());
+    Ok(found)
 }

@@ -711,3 +711,40 @@ contract_test!(deleting_a_user_tells_their_channels, |server| {
     );
     assert_eq!(seqs(&home), [1, 2]);
 });
+
+contract_test!(a_write_dropped_after_commit_is_still_delivered, |server| {
+    let alice = server.user("Alice").await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
+    // A write whose future is dropped between its commit and its publish:
+    // the event is in the log (written here by hand, without NOTIFY), and
+    // all the hub gets is its publisher being dropped unused.
+    let publisher = server.app.events.publisher(room);
+    let payload = serde_json::json!({"id": Uuid::new_v4(), "channel_id": room}).to_string();
+    charter::on_db!(&server.app.db, pool => async {
+        let mut tx = pool.begin().await.expect("begin");
+        sqlx::query("UPDATE channels SET last_event_seq = last_event_seq + 1 WHERE id = $1")
+            .bind(room)
+            .execute(&mut *tx)
+            .await
+            .expect("allocate a seq");
+        sqlx::query(
+            "INSERT INTO channel_events (channel_id, seq, kind, payload, created_at) \
+             VALUES ($1, 1, 'message.deleted', $2, $3)",
+        )
+        .bind(room)
+        .bind(&payload)
+        .bind(chrono::Utc::now())
+        .execute(&mut *tx)
+        .await
+        .expect("record");
+        tx.commit().await.expect("commit");
+    }.await);
+    drop(publisher);
+    let event = receive(&mut live).await;
+    assert_eq!((event.seq, event.kind), (1, EventKind::MessageDeleted));
+    // The next write continues after it.
+    post(&alice, room, "next").await;
+    assert_eq!(receive(&mut live).await.seq, 2);
+    assert_quiet(&mut live).await;
+});
