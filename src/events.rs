@@ -27,7 +27,11 @@
 //! memberships go with it without events of their own. The events of a
 //! deleted channel stay in the table (there is no foreign key to `channels`),
 //! so other instances and clients resuming later still read the deletion.
-//! An idempotent replay of a message creation records nothing.
+//! Deleting an account records, in other people's channels, `message.deleted`
+//! for each of its messages and then `member.removed`, and `channel.deleted`
+//! for each channel it owned. An idempotent replay of a message creation, a
+//! repeated member addition and a failed change record nothing. Nothing
+//! prunes the log yet.
 //!
 //! # Live delivery
 //! [`Hub`] (`app.events`) fans events out to subscribers of a channel in
@@ -54,6 +58,12 @@
 //! an SSE or WebSocket endpoint should use: `follow(app, channel, last_id)`
 //! then `next()` yields every later event once, in order, first from the
 //! database, then live.
+//!
+//! # Not here
+//! Nothing in this module checks who may see a channel: an endpoint checks
+//! visibility before following, and decides what to do when its user is
+//! removed (`member.removed`) or the channel goes (`channel.deleted`, after
+//! which the channel is no longer visible to anyone).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
