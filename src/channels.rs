@@ -1,6 +1,6 @@
 //! Channels and their members. A private channel exists only for its
 //! members: to anyone else it is "not found", never "forbidden". Updates,
-//! deletion and membership changes record [events](crate::events) in the
+//! deletion and membership changes record [`events`] in the
 //! same transaction.
 
 use chrono::{DateTime, Utc};

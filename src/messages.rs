@@ -1,5 +1,5 @@
 //! Messages in channels, with idempotent creation. Posting and deleting
-//! record `message.created` / `message.deleted` [events](crate::events) in
+//! record `message.created` / `message.deleted` [`events`] in
 //! the same transaction.
 
 use chrono::{DateTime, Duration, Utc};
