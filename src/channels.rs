@@ -244,6 +244,11 @@ pub async fn add_member(
     let publisher = app.events.publisher(channel);
     let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok((None, None));
+        };
         let inserted = sqlx::query(
             "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
              ON CONFLICT (channel_id, user_id) DO NOTHING")
@@ -261,12 +266,16 @@ pub async fn add_member(
             .await?;
         let event = match &member {
             // Only a new membership is an event.
-            Some(member) if inserted == 1 => Some(
-                events::append(&mut *tx, channel, EventKind::MemberAdded, events::member_added(member)).await?,
-            ),
-            _ => None,
+            Some(member) if inserted == 1 => {
+                let event = events::record(&mut *tx, channel, seq, EventKind::MemberAdded, events::member_added(member)).await?;
+                tx.commit().await?;
+                Some(event)
+            }
+            _ => {
+                tx.rollback().await?;
+                None
+            }
         };
-        tx.commit().await?;
         Ok::<_, sqlx::Error>((member, event))
     }.await)
     .on_foreign_key_violation("USER_NOT_FOUND", "No user has this id.")?;
@@ -292,6 +301,11 @@ pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool,
     let publisher = app.events.publisher(channel);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
         let removed = sqlx::query(
             "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'")
             .bind(channel)
@@ -303,7 +317,7 @@ pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool,
             tx.rollback().await?;
             return Ok(None);
         }
-        let event = events::append(&mut *tx, channel, EventKind::MemberRemoved, events::member_removed(channel, user)).await?;
+        let event = events::record(&mut *tx, channel, seq, EventKind::MemberRemoved, events::member_removed(channel, user)).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some(event))
     }.await)?;

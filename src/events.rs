@@ -244,87 +244,148 @@ pub fn member_removed(channel: Uuid, user: Uuid) -> Value {
 // ---------------------------------------------------------------------------
 // Recording
 
-const NEXT_SEQ: &str = "UPDATE channels SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq";
+// Lock order: a transaction that records events locks the rows of the
+// channels concerned (by reserving a seq or with `lock_channel`) before it
+// touches anything else, in channel-id order when there are several. Writers
+// of a channel then queue on its row instead of deadlocking with one another
+// or with the channel's deletion (which locks the row first too).
+
+const RESERVE_SEQ: &str = "UPDATE channels SET last_event_seq = last_event_seq + 1 \
+     WHERE id = $1 RETURNING last_event_seq";
+const LOCK_CHANNEL: &str = "UPDATE channels SET last_event_seq = last_event_seq WHERE id = $1";
 const INSERT_EVENT: &str = "INSERT INTO channel_events (channel_id, seq, kind, payload, created_at) \
      VALUES ($1, $2, $3, $4, $5)";
 
-/// A connection that can append to the event log inside the caller's
-/// transaction.
+/// A connection that can write the event log inside the caller's
+/// transaction. Implemented for both backends; use the functions below.
 pub(crate) trait EventLog {
-    /// Allocates the channel's next seq and stores the event; with
-    /// PostgreSQL also queues its notification, sent when the transaction
-    /// commits. The channel row must still exist.
-    fn append_event(
+    fn reserve_seq(
         &mut self,
         channel: Uuid,
-        kind: EventKind,
-        data: Value,
-    ) -> impl Future<Output = Result<Event, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
+
+    fn lock_channel_row(
+        &mut self,
+        channel: Uuid,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    fn record_event(
+        &mut self,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
-/// The part of appending both backends share.
-macro_rules! append_event {
-    ($conn:expr, $channel:expr, $kind:expr, $data:expr) => {{
-        let seq: Option<i64> = sqlx::query_scalar(NEXT_SEQ)
-            .bind($channel)
-            .fetch_optional(&mut *$conn)
-            .await?;
-        let event = Event {
-            channel_id: $channel,
-            seq: seq.ok_or(sqlx::Error::RowNotFound)?,
-            kind: $kind,
-            data: $data,
-            created_at: now(),
-        };
+/// The parts both backends share.
+macro_rules! event_log_common {
+    () => {
+        async fn reserve_seq(&mut self, channel: Uuid) -> Result<Option<i64>, sqlx::Error> {
+            sqlx::query_scalar(RESERVE_SEQ)
+                .bind(channel)
+                .fetch_optional(&mut *self)
+                .await
+        }
+
+        async fn lock_channel_row(&mut self, channel: Uuid) -> Result<bool, sqlx::Error> {
+            let locked = sqlx::query(LOCK_CHANNEL)
+                .bind(channel)
+                .execute(&mut *self)
+                .await?;
+            Ok(locked.rows_affected() == 1)
+        }
+    };
+}
+
+/// Stores `$event` through the connection `$conn`.
+macro_rules! insert_event {
+    ($conn:expr, $event:expr) => {
         sqlx::query(INSERT_EVENT)
-            .bind(event.channel_id)
-            .bind(event.seq)
-            .bind(event.kind.as_str())
-            .bind(event.data.to_string())
-            .bind(event.created_at)
+            .bind($event.channel_id)
+            .bind($event.seq)
+            .bind($event.kind.as_str())
+            .bind($event.data.to_string())
+            .bind($event.created_at)
             .execute(&mut *$conn)
-            .await?;
-        event
-    }};
+            .await
+            .map(|_| ())
+    };
 }
 
 impl EventLog for SqliteConnection {
-    async fn append_event(
-        &mut self,
-        channel: Uuid,
-        kind: EventKind,
-        data: Value,
-    ) -> Result<Event, sqlx::Error> {
-        Ok(append_event!(self, channel, kind, data))
+    event_log_common!();
+
+    async fn record_event(&mut self, event: &Event) -> Result<(), sqlx::Error> {
+        insert_event!(self, event)
     }
 }
 
 impl EventLog for PgConnection {
-    async fn append_event(
-        &mut self,
-        channel: Uuid,
-        kind: EventKind,
-        data: Value,
-    ) -> Result<Event, sqlx::Error> {
-        let event = append_event!(self, channel, kind, data);
+    event_log_common!();
+
+    /// Also queues the notification, which PostgreSQL sends on commit.
+    async fn record_event(&mut self, event: &Event) -> Result<(), sqlx::Error> {
+        insert_event!(self, event)?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(NOTIFY_CHANNEL)
             .bind(format!("{}:{}", event.channel_id, event.seq))
             .execute(&mut *self)
-            .await?;
-        Ok(event)
+            .await
+            .map(|_| ())
     }
 }
 
-/// Appends an event in the transaction `conn` belongs to (pass `&mut *tx`).
-/// Hand the result to a [`Publisher`] once the transaction has committed.
+/// Locks the channel's row and takes its next seq, for an event recorded
+/// later in the same transaction with [`record`]; `None` when the channel is
+/// gone. Rolled back with the transaction if no event follows. Pass
+/// `&mut *tx`.
+pub(crate) async fn reserve<C: EventLog>(
+    conn: &mut C,
+    channel: Uuid,
+) -> Result<Option<i64>, sqlx::Error> {
+    conn.reserve_seq(channel).await
+}
+
+/// Locks the channel's row without taking a seq (for a transaction that
+/// learns only later how many events it records there); `false` when the
+/// channel is gone.
+pub(crate) async fn lock_channel<C: EventLog>(
+    conn: &mut C,
+    channel: Uuid,
+) -> Result<bool, sqlx::Error> {
+    conn.lock_channel_row(channel).await
+}
+
+/// Stores the event with the seq [`reserve`] returned. Hand the result to a
+/// [`Publisher`] once the transaction has committed.
+pub(crate) async fn record<C: EventLog>(
+    conn: &mut C,
+    channel: Uuid,
+    seq: i64,
+    kind: EventKind,
+    data: Value,
+) -> Result<Event, sqlx::Error> {
+    let event = Event {
+        channel_id: channel,
+        seq,
+        kind,
+        data,
+        created_at: now(),
+    };
+    conn.record_event(&event).await?;
+    Ok(event)
+}
+
+/// [`reserve`] then [`record`], for a channel whose row the transaction
+/// already holds (the channel must still exist).
 pub(crate) async fn append<C: EventLog>(
     conn: &mut C,
     channel: Uuid,
     kind: EventKind,
     data: Value,
 ) -> Result<Event, sqlx::Error> {
-    conn.append_event(channel, kind, data).await
+    let seq = reserve(conn, channel)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    record(conn, channel, seq, kind, data).await
 }
 
 // ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::db::now;
-use crate::events::{self, EventKind};
+use crate::events::{self, Event, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
@@ -27,6 +27,23 @@ macro_rules! message_columns {
     () => {
         "seq, id, channel_id, author_id, body, created_at"
     };
+}
+
+/// How one attempt to post ended.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a value that lives for one call, never stored"
+)]
+enum Posted {
+    Done(MessageRow, Event),
+    /// A concurrent request with the same idempotency key won.
+    KeyTaken,
+    /// The channel was deleted meanwhile.
+    ChannelGone,
+}
+
+fn channel_gone() -> Problem {
+    Problem::not_found("No channel with this id is visible to you.")
 }
 
 /// How long an `Idempotency-Key` is remembered.
@@ -64,6 +81,11 @@ pub async fn create(
         let publisher = app.events.publisher(channel);
         let outcome = on_db!(&app.db, pool => async {
             let mut tx = pool.begin().await?;
+            // The channel's row first (see the lock order in `events`).
+            let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+                tx.rollback().await?;
+                return Ok(Posted::ChannelGone);
+            };
             let row: MessageRow = sqlx::query_as(concat!("INSERT INTO messages (id, channel_id, author_id, body, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING ", message_columns!()))
                 .bind(id)
@@ -85,23 +107,27 @@ pub async fn create(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if claimed == 1 {
-                // Only the request that claims the key records an event; a
-                // replay returns the stored response and records nothing.
-                let event = events::append(&mut *tx, channel, EventKind::MessageCreated, events::message_created(&row)).await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some((row, event)))
-            } else {
+            if claimed != 1 {
+                // Another request holds the key: nothing of this one stays,
+                // and only the request that claimed the key records an event.
                 tx.rollback().await?;
-                Ok(None)
+                return Ok(Posted::KeyTaken);
             }
+            let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::message_created(&row)).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Posted::Done(row, event))
         }.await)?;
-        let Some((row, event)) = outcome else {
-            publisher.publish(None);
-            continue;
-        };
-        publisher.publish([event]);
-        return Ok(row);
+        match outcome {
+            Posted::Done(row, event) => {
+                publisher.publish([event]);
+                return Ok(row);
+            }
+            Posted::KeyTaken => publisher.publish(None),
+            Posted::ChannelGone => {
+                publisher.publish(None);
+                return Err(channel_gone());
+            }
+        }
     }
     Err(Problem::conflict(
         "IDEMPOTENCY_CONFLICT",
@@ -152,8 +178,13 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
         message_columns!()
     );
     let publisher = app.events.publisher(channel);
-    let (row, event) = on_db!(&app.db, pool => async {
+    let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(Posted::ChannelGone);
+        };
         let row: MessageRow = sqlx::query_as(sql)
             .bind(Uuid::new_v4())
             .bind(channel)
@@ -162,12 +193,20 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
             .bind(now())
             .fetch_one(&mut *tx)
             .await?;
-        let event = events::append(&mut *tx, channel, EventKind::MessageCreated, events::message_created(&row)).await?;
+        let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::message_created(&row)).await?;
         tx.commit().await?;
-        Ok::<_, sqlx::Error>((row, event))
+        Ok::<_, sqlx::Error>(Posted::Done(row, event))
     }.await)?;
-    publisher.publish([event]);
-    Ok(row)
+    match outcome {
+        Posted::Done(row, event) => {
+            publisher.publish([event]);
+            Ok(row)
+        }
+        Posted::KeyTaken | Posted::ChannelGone => {
+            publisher.publish(None);
+            Err(channel_gone())
+        }
+    }
 }
 
 /// Messages of a channel, newest first, older than `before_seq`.
@@ -204,21 +243,29 @@ pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRo
         .await)?)
 }
 
-/// Deletes the message, recording `message.deleted` when it was still there.
-pub async fn delete(app: &App, id: Uuid) -> Result<(), Problem> {
-    let publisher = app.events.publisher_for_any();
+/// Deletes the message from the channel, recording `message.deleted` when
+/// it was still there.
+pub async fn delete(app: &App, channel: Uuid, id: Uuid) -> Result<(), Problem> {
+    let publisher = app.events.publisher(channel);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
-        let channel: Option<Uuid> = sqlx::query_scalar("DELETE FROM messages WHERE id = $1 RETURNING channel_id")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(channel) = channel else {
-            // Deleted meanwhile: that deletion recorded the event.
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
-        let event = events::append(&mut *tx, channel, EventKind::MessageDeleted, events::message_deleted(channel, id)).await?;
+        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND channel_id = $2")
+            .bind(id)
+            .bind(channel)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != 1 {
+            // Deleted meanwhile: that deletion recorded the event.
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let event = events::record(&mut *tx, channel, seq, EventKind::MessageDeleted, events::message_deleted(channel, id)).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some(event))
     }.await)?;

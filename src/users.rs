@@ -497,6 +497,19 @@ pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
             tx.rollback().await?;
             return Ok(None);
         }
+        // Lock every channel concerned, in id order, before changing
+        // anything in them (see the lock order in `events`).
+        let mut touched: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM channels WHERE owner_id = $1 \
+             OR id IN (SELECT channel_id FROM messages WHERE author_id = $1) \
+             OR id IN (SELECT channel_id FROM channel_members WHERE user_id = $1)")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        touched.sort();
+        for channel in touched {
+            events::lock_channel(&mut *tx, channel).await?;
+        }
         let messages: Vec<(Uuid, Uuid)> = sqlx::query_as(
             "DELETE FROM messages WHERE author_id = $1 \
              AND channel_id NOT IN (SELECT id FROM channels WHERE owner_id = $1) \
@@ -525,9 +538,8 @@ pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
         pending.extend(owned.into_iter().map(|channel| {
             (channel, EventKind::ChannelDeleted, events::channel_deleted(channel))
         }));
-        // Channel rows are locked in one order (by id), so two such
-        // deletions cannot deadlock; the sort is stable, so a channel's
-        // message events stay before its member event.
+        // By channel; the sort is stable, so a channel's message events stay
+        // before its member event.
         pending.sort_by_key(|(channel, _, _)| *channel);
         let mut recorded = Vec::with_capacity(pending.len());
         for (channel, kind, data) in pending {

@@ -748,3 +748,113 @@ contract_test!(a_write_dropped_after_commit_is_still_delivered, |server| {
     assert_eq!(receive(&mut live).await.seq, 2);
     assert_quiet(&mut live).await;
 });
+
+contract_test!(
+    writers_racing_a_channel_deletion_neither_deadlock_nor_leave_gaps,
+    |server| {
+        let alice = server.user("Alice").await;
+        let bob = server.user("Bob").await;
+        for round in 0..3 {
+            let room = channel(
+                &alice,
+                &format!("room-{round}"),
+                types::ChannelVisibility::Private,
+            )
+            .await;
+            alice
+                .client
+                .add_channel_member()
+                .channel_id(room)
+                .user_id(bob.id)
+                .send()
+                .await
+                .expect("add bob");
+            let mut existing = Vec::new();
+            for i in 0..8 {
+                existing.push(post(&bob, room, &format!("old {i}")).await.id);
+            }
+            let status = |result: Result<u16, u16>| result.unwrap_or_else(|status| status);
+            let code =
+                |e: charter_client::Error<types::Problem>| e.status().map_or(0, |s| s.as_u16());
+            let mut calls: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = u16> + Send>>> =
+                Vec::new();
+            for (i, message) in existing.into_iter().enumerate() {
+                let client = bob.client.clone();
+                calls.push(Box::pin(async move {
+                    status(
+                        client
+                            .delete_message()
+                            .channel_id(room)
+                            .message_id(message)
+                            .send()
+                            .await
+                            .map(|r| r.status().as_u16())
+                            .map_err(code),
+                    )
+                }));
+                let client = bob.client.clone();
+                calls.push(Box::pin(async move {
+                    status(
+                        client
+                            .create_message()
+                            .channel_id(room)
+                            .body(message_text(i))
+                            .send()
+                            .await
+                            .map(|r| r.status().as_u16())
+                            .map_err(code),
+                    )
+                }));
+                if i == 4 {
+                    let client = alice.client.clone();
+                    calls.push(Box::pin(async move {
+                        status(
+                            client
+                                .delete_channel()
+                                .channel_id(room)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16())
+                                .map_err(code),
+                        )
+                    }));
+                }
+            }
+            let client = alice.client.clone();
+            calls.push(Box::pin(async move {
+                status(
+                    client
+                        .remove_channel_member()
+                        .channel_id(room)
+                        .user_id(bob.id)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .map_err(code),
+                )
+            }));
+            let statuses = futures::future::join_all(calls).await;
+            assert!(
+                statuses.iter().all(|s| matches!(s, 201 | 204 | 404)),
+                "round {round}: {statuses:?}"
+            );
+            let log = all_events(&server, room).await;
+            assert_eq!(
+                seqs(&log),
+                (1..=log.len() as i64).collect::<Vec<_>>(),
+                "round {round}"
+            );
+            assert_eq!(log.last().map(|e| e.kind), Some(EventKind::ChannelDeleted));
+            assert_eq!(
+                log.iter()
+                    .filter(|e| e.kind == EventKind::ChannelDeleted)
+                    .count(),
+                1
+            );
+        }
+    }
+);
+
+fn message_text(i: usize) -> types::CreateMessageRequest {
+    message(&format!("new {i}"))
+}
