@@ -295,26 +295,34 @@ macro_rules! event_log_common {
     };
 }
 
-/// Stores `$event` through the connection `$conn`.
+/// The statement `$sql` with the event's columns bound as its first five
+/// parameters.
 macro_rules! insert_event {
-    ($conn:expr, $event:expr) => {
-        sqlx::query(INSERT_EVENT)
+    ($sql:expr, $event:expr) => {
+        sqlx::query($sql)
             .bind($event.channel_id)
             .bind($event.seq)
             .bind($event.kind.as_str())
             .bind($event.data.to_string())
             .bind($event.created_at)
-            .execute(&mut *$conn)
-            .await
-            .map(|_| ())
     };
 }
+
+/// With PostgreSQL the same statement queues the notification, which is
+/// sent when the transaction commits (one round trip for both).
+const INSERT_EVENT_AND_NOTIFY: &str = "WITH stored AS (\
+     INSERT INTO channel_events (channel_id, seq, kind, payload, created_at) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING channel_id) \
+     SELECT pg_notify($6, $7) FROM stored";
 
 impl EventLog for SqliteConnection {
     event_log_common!();
 
     async fn record_event(&mut self, event: &Event) -> Result<(), sqlx::Error> {
-        insert_event!(self, event)
+        insert_event!(INSERT_EVENT, event)
+            .execute(&mut *self)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -323,8 +331,7 @@ impl EventLog for PgConnection {
 
     /// Also queues the notification, which PostgreSQL sends on commit.
     async fn record_event(&mut self, event: &Event) -> Result<(), sqlx::Error> {
-        insert_event!(self, event)?;
-        sqlx::query("SELECT pg_notify($1, $2)")
+        insert_event!(INSERT_EVENT_AND_NOTIFY, event)
             .bind(NOTIFY_CHANNEL)
             .bind(format!("{}:{}", event.channel_id, event.seq))
             .execute(&mut *self)
