@@ -11,6 +11,7 @@ use sha2::Sha256;
 
 use crate::auth::{MIN_SECRET_BYTES, Passwords, Tokens};
 use crate::db::{DEFAULT_SQLITE_PATH, Db};
+use crate::events::Hub;
 use crate::pagination::Cursors;
 use crate::ratelimit::RateLimits;
 
@@ -37,6 +38,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Live events per channel a subscriber may fall behind before it is
+    /// told it lagged (and must resume from the database).
+    pub event_buffer: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
+            .field("event_buffer", &self.event_buffer)
             .finish()
     }
 }
@@ -86,6 +91,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            event_buffer: crate::events::DEFAULT_BUFFER,
         }
     }
 }
@@ -172,6 +178,11 @@ impl Config {
             })?;
             config.request_timeout = Duration::from_secs(seconds);
         }
+        if let Some(value) = var("CHARTER_EVENT_BUFFER") {
+            config.event_buffer = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                anyhow::anyhow!("CHARTER_EVENT_BUFFER={value}: a positive number of events")
+            })?;
+        }
         Ok(config)
     }
 }
@@ -201,6 +212,9 @@ pub struct Inner {
     pub passwords: Passwords,
     pub cursors: Cursors,
     pub limits: RateLimits,
+    /// Live channel events of this process (and, with PostgreSQL, of every
+    /// instance on the same database).
+    pub events: Hub,
     pub config: Config,
 }
 
@@ -258,6 +272,7 @@ impl App {
             config.refresh_token_ttl,
         )?;
         let db = Db::connect(&url).await?;
+        let events = Hub::new(db.clone(), config.event_buffer);
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let passwords = Passwords::new(workers)?;
         let app = App(Arc::new(Inner {
@@ -266,6 +281,7 @@ impl App {
             passwords,
             cursors: Cursors::new(derive_key(&secret, b"charter cursor key")),
             limits: RateLimits::new(&config.rate_limits),
+            events,
             config: config.clone(),
         }));
         app.forget_idle_clients_periodically();

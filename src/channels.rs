@@ -1,5 +1,7 @@
 //! Channels and their members. A private channel exists only for its
-//! members: to anyone else it is "not found", never "forbidden".
+//! members: to anyone else it is "not found", never "forbidden". Updates,
+//! deletion and membership changes record [`events`] in the
+//! same transaction.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -7,6 +9,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::db::now;
 use crate::error::ResultExt;
+use crate::events::{self, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
@@ -172,29 +175,63 @@ pub async fn update(
          WHERE id = $4 AND version = $5 RETURNING ",
         channel_returning!()
     );
-    on_db!(&app.db, pool => sqlx::query_as(sql)
-        .bind(name)
-        .bind(topic)
-        .bind(now())
-        .bind(channel.id)
-        .bind(expected_version)
-        .fetch_optional(pool)
-        .await)
+    let publisher = app.events.publisher(channel.id);
+    let updated = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let row: Option<ChannelRow> = sqlx::query_as(sql)
+            .bind(name)
+            .bind(topic)
+            .bind(now())
+            .bind(channel.id)
+            .bind(expected_version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let event = events::append(&mut *tx, row.id, EventKind::ChannelUpdated, events::channel_updated(&row)).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some((row, event)))
+    }.await)
     .on_unique_violation(
         "CHANNEL_NAME_TAKEN",
         "A channel with this name already exists.",
-    )
+    )?;
+    let (row, event) = updated.unzip();
+    publisher.publish(event);
+    Ok(row)
 }
 
-/// Deletes the channel (with its members and messages) if still at `expected_version`.
+/// Deletes the channel (with its members and messages) if still at
+/// `expected_version`. Its last event, `channel.deleted`, is recorded first
+/// and outlives it; its messages and members go without events of their own.
 pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, Problem> {
-    let deleted = on_db!(&app.db, pool => sqlx::query("DELETE FROM channels WHERE id = $1 AND version = $2")
-        .bind(id)
-        .bind(expected_version)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(deleted == 1)
+    let publisher = app.events.publisher(id);
+    let event = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // Claims the row at the expected version (and locks it until commit).
+        let claimed = sqlx::query("UPDATE channels SET version = version + 1 WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let event = events::append(&mut *tx, id, EventKind::ChannelDeleted, events::channel_deleted(id)).await?;
+        sqlx::query("DELETE FROM channels WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(event))
+    }.await)?;
+    let deleted = event.is_some();
+    publisher.publish(event);
+    Ok(deleted)
 }
 
 /// Adds `user` to the channel; `false` when they already were a member.
@@ -204,20 +241,49 @@ pub async fn add_member(
     user: Uuid,
 ) -> Result<(MemberRow, bool), Problem> {
     let now = now();
-    let inserted = on_db!(&app.db, pool => sqlx::query(
-        "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
-         ON CONFLICT (channel_id, user_id) DO NOTHING")
-        .bind(channel)
-        .bind(user)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))
+    let publisher = app.events.publisher(channel);
+    let outcome = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok((None, None));
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO channel_members (channel_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
+             ON CONFLICT (channel_id, user_id) DO NOTHING")
+            .bind(channel)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let member: Option<MemberRow> = sqlx::query_as(
+            "SELECT channel_id, user_id, role, joined_at FROM channel_members WHERE channel_id = $1 AND user_id = $2")
+            .bind(channel)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let event = match &member {
+            // Only a new membership is an event.
+            Some(member) if inserted == 1 => {
+                let event = events::record(&mut *tx, channel, seq, EventKind::MemberAdded, events::member_added(member)).await?;
+                tx.commit().await?;
+                Some(event)
+            }
+            _ => {
+                tx.rollback().await?;
+                None
+            }
+        };
+        Ok::<_, sqlx::Error>((member, event))
+    }.await)
     .on_foreign_key_violation("USER_NOT_FOUND", "No user has this id.")?;
-    let member = member(app, channel, user)
-        .await?
-        .ok_or_else(|| Problem::not_found("The membership vanished; retry."))?;
-    Ok((member, inserted == 1))
+    let (member, event) = outcome;
+    let added = event.is_some();
+    publisher.publish(event);
+    let member = member.ok_or_else(|| Problem::not_found("The membership vanished; retry."))?;
+    Ok((member, added))
 }
 
 pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<MemberRow>, Problem> {
@@ -229,13 +295,33 @@ pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<Membe
         .await)?)
 }
 
+/// Removes a member (never the owner), recording `member.removed`; `false`
+/// when `user` was not a (removable) member.
 pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool, Problem> {
-    let removed = on_db!(&app.db, pool => sqlx::query(
-        "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'")
-        .bind(channel)
-        .bind(user)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(removed == 1)
+    let publisher = app.events.publisher(channel);
+    let event = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let removed = sqlx::query(
+            "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'")
+            .bind(channel)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let event = events::record(&mut *tx, channel, seq, EventKind::MemberRemoved, events::member_removed(channel, user)).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(event))
+    }.await)?;
+    let removed = event.is_some();
+    publisher.publish(event);
+    Ok(removed)
 }

@@ -4,7 +4,8 @@
 //! generates [`api::v1`] and [`api::v2`] from them (models, the `Api` traits
 //! and routers). [`http`] implements those traits over the domain modules
 //! ([`users`], [`channels`], [`messages`], [`api_keys`]), which store data
-//! through [`db`] in SQLite or PostgreSQL.
+//! through [`db`] in SQLite or PostgreSQL and record what changes in a
+//! channel as [`events`].
 
 pub mod api_keys;
 pub mod app;
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod channels;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod messages;
 pub mod pagination;

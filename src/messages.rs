@@ -1,4 +1,6 @@
-//! Messages in channels, with idempotent creation.
+//! Messages in channels, with idempotent creation. Posting and deleting
+//! record `message.created` / `message.deleted` [`events`] in
+//! the same transaction.
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -6,6 +8,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::db::now;
+use crate::events::{self, Event, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
@@ -24,6 +27,23 @@ macro_rules! message_columns {
     () => {
         "seq, id, channel_id, author_id, body, created_at"
     };
+}
+
+/// How one attempt to post ended.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a value that lives for one call, never stored"
+)]
+enum Posted {
+    Done(MessageRow, Event),
+    /// A concurrent request with the same idempotency key won.
+    KeyTaken,
+    /// The channel was deleted meanwhile.
+    ChannelGone,
+}
+
+fn channel_gone() -> Problem {
+    Problem::not_found("No channel with this id is visible to you.")
 }
 
 /// How long an `Idempotency-Key` is remembered.
@@ -58,8 +78,14 @@ pub async fn create(
         }
         let now = now();
         let id = Uuid::new_v4();
+        let publisher = app.events.publisher(channel);
         let outcome = on_db!(&app.db, pool => async {
             let mut tx = pool.begin().await?;
+            // The channel's row first (see the lock order in `events`).
+            let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+                tx.rollback().await?;
+                return Ok(Posted::ChannelGone);
+            };
             let row: MessageRow = sqlx::query_as(concat!("INSERT INTO messages (id, channel_id, author_id, body, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING ", message_columns!()))
                 .bind(id)
@@ -81,16 +107,26 @@ pub async fn create(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if claimed == 1 {
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some(row))
-            } else {
+            if claimed != 1 {
+                // Another request holds the key: nothing of this one stays,
+                // and only the request that claimed the key records an event.
                 tx.rollback().await?;
-                Ok(None)
+                return Ok(Posted::KeyTaken);
             }
+            let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::message_created(&row)).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Posted::Done(row, event))
         }.await)?;
-        if let Some(row) = outcome {
-            return Ok(row);
+        match outcome {
+            Posted::Done(row, event) => {
+                publisher.publish([event]);
+                return Ok(row);
+            }
+            Posted::KeyTaken => publisher.publish(None),
+            Posted::ChannelGone => {
+                publisher.publish(None);
+                return Err(channel_gone());
+            }
         }
     }
     Err(Problem::conflict(
@@ -141,14 +177,36 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         message_columns!()
     );
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
-        .bind(Uuid::new_v4())
-        .bind(channel)
-        .bind(author)
-        .bind(body)
-        .bind(now())
-        .fetch_one(pool)
-        .await)?)
+    let publisher = app.events.publisher(channel);
+    let outcome = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(Posted::ChannelGone);
+        };
+        let row: MessageRow = sqlx::query_as(sql)
+            .bind(Uuid::new_v4())
+            .bind(channel)
+            .bind(author)
+            .bind(body)
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?;
+        let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::message_created(&row)).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Posted::Done(row, event))
+    }.await)?;
+    match outcome {
+        Posted::Done(row, event) => {
+            publisher.publish([event]);
+            Ok(row)
+        }
+        Posted::KeyTaken | Posted::ChannelGone => {
+            publisher.publish(None);
+            Err(channel_gone())
+        }
+    }
 }
 
 /// Messages of a channel, newest first, older than `before_seq`.
@@ -185,11 +243,32 @@ pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRo
         .await)?)
 }
 
-pub async fn delete(app: &App, id: Uuid) -> Result<(), Problem> {
-    on_db!(&app.db, pool => sqlx::query("DELETE FROM messages WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+/// Deletes the message from the channel, recording `message.deleted` when
+/// it was still there.
+pub async fn delete(app: &App, channel: Uuid, id: Uuid) -> Result<(), Problem> {
+    let publisher = app.events.publisher(channel);
+    let event = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND channel_id = $2")
+            .bind(id)
+            .bind(channel)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != 1 {
+            // Deleted meanwhile: that deletion recorded the event.
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let event = events::record(&mut *tx, channel, seq, EventKind::MessageDeleted, events::message_deleted(channel, id)).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(event))
+    }.await)?;
+    publisher.publish(event);
     Ok(())
 }

@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::auth::{Role, needs_rehash, random_secret, secret_digest};
 use crate::db::now;
 use crate::error::ResultExt;
+use crate::events::{self, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
@@ -477,11 +478,82 @@ where
 
 /// Deletes an account and everything it owns (sessions, API keys, channels
 /// with their messages, messages, memberships); `false` when there is none.
+///
+/// Channels see it as events in the same transaction: in other people's
+/// channels `message.deleted` for each of the user's messages, then
+/// `member.removed`; the user's own channels end with `channel.deleted`.
 pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
-    let deleted = on_db!(&app.db, pool => sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(deleted > 0)
+    let publisher = app.events.publisher_for_any();
+    let recorded = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // A write first (SQLite takes its write lock here), and a cheap exit
+        // when there is no such user.
+        let found = sqlx::query("UPDATE users SET version = version + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if found == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        // Lock every channel concerned, in id order, before changing
+        // anything in them (see the lock order in `events`).
+        let mut touched: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM channels WHERE owner_id = $1 \
+             OR id IN (SELECT channel_id FROM messages WHERE author_id = $1) \
+             OR id IN (SELECT channel_id FROM channel_members WHERE user_id = $1)")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        touched.sort();
+        for channel in touched {
+            events::lock_channel(&mut *tx, channel).await?;
+        }
+        let messages: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "DELETE FROM messages WHERE author_id = $1 \
+             AND channel_id NOT IN (SELECT id FROM channels WHERE owner_id = $1) \
+             RETURNING channel_id, id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let memberships: Vec<Uuid> = sqlx::query_scalar(
+            "DELETE FROM channel_members WHERE user_id = $1 \
+             AND channel_id NOT IN (SELECT id FROM channels WHERE owner_id = $1) \
+             RETURNING channel_id")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let owned: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM channels WHERE owner_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut pending: Vec<(Uuid, EventKind, serde_json::Value)> = Vec::new();
+        pending.extend(messages.into_iter().map(|(channel, message)| {
+            (channel, EventKind::MessageDeleted, events::message_deleted(channel, message))
+        }));
+        pending.extend(memberships.into_iter().map(|channel| {
+            (channel, EventKind::MemberRemoved, events::member_removed(channel, id))
+        }));
+        pending.extend(owned.into_iter().map(|channel| {
+            (channel, EventKind::ChannelDeleted, events::channel_deleted(channel))
+        }));
+        // By channel; the sort is stable, so a channel's message events stay
+        // before its member event.
+        pending.sort_by_key(|(channel, _, _)| *channel);
+        let mut recorded = Vec::with_capacity(pending.len());
+        for (channel, kind, data) in pending {
+            recorded.push(events::append(&mut *tx, channel, kind, data).await?);
+        }
+        // Cascades to everything else the user had, their channels included.
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(recorded))
+    }.await)?;
+    let found = recorded.is_some();
+    publisher.publish(recorded.into_iter().flatten());
+    Ok(found)
 }

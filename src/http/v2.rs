@@ -536,7 +536,7 @@ impl Api for App {
                 "Only the message's author or the channel's owner may delete it.",
             ));
         }
-        messages::delete(self, row.id).await?;
+        messages::delete(self, current.id, row.id).await?;
         Ok(DeleteMessageResponse::NoContent)
     }
 }
