@@ -498,3 +498,29 @@ async fn event_streams_are_served_as_server_sent_events() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["pointer"], "#/Last-Event-ID");
 }
+
+#[tokio::test]
+async fn path_parameters_are_percent_decoded() {
+    let router = edge_parameters::router(Fake);
+    let request = |path: &str| {
+        get(path)
+            .header("authorization", "Bearer good")
+            .header("x-trace", TRACE)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let (status, _, body) = call(&router, request("/items/7/parts/b%C3%A9?ratio=1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["part"], "bé:bearer-user:1");
+    let (status, _, body) = call(&router, request("/items/7/parts/%FF?ratio=1")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["pointer"], "#/part");
+    // A router nested under a prefix reads its parameters the same way.
+    let nested = axum::Router::new().nest("/v9", edge_parameters::router(Fake));
+    let (status, _, body) = call(&nested, request("/v9/items/8/parts/nut?ratio=0")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["item_id"].as_i64(), body["part"].as_str()),
+        (Some(8), Some("nut:bearer-user:0"))
+    );
+}

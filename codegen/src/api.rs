@@ -764,11 +764,24 @@ impl<'a> ApiGen<'a> {
                 });
                 args.push(quote!(#var: #struct_ident));
                 let call = match location {
-                    Location::Path => quote! {
-                        #rt::path_source(&mut parts, &mut violations)
-                            .await
-                            .and_then(|source| #struct_ident::extract(&source, &mut violations))
-                    },
+                    Location::Path => {
+                        // Each parameter's segment, counted from the end of the route.
+                        let places = op
+                            .params
+                            .iter()
+                            .filter(|p| p.location == Location::Path)
+                            .filter_map(|p| {
+                                let name = &p.name;
+                                let segment = format!("{{{name}}}");
+                                let from_end = op.route.rsplit('/').position(|s| s == segment)?;
+                                let from_end = proc_macro2::Literal::usize_unsuffixed(from_end);
+                                Some(quote!((#name, #from_end)))
+                            });
+                        quote!(#struct_ident::extract(
+                            &#rt::PathSegments::new(parts.uri.path(), &[#(#places),*]),
+                            &mut violations,
+                        ))
+                    }
                     Location::Query => {
                         quote!(#struct_ident::extract(&#rt::query_source(&parts), &mut violations))
                     }
@@ -924,11 +937,7 @@ impl<'a> ApiGen<'a> {
                     #(#args),*
                 ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send;
             });
-            let parts_binding = if bound.iter().any(|b| b == "path") {
-                quote!(mut parts)
-            } else {
-                quote!(parts)
-            };
+            let parts_binding = quote!(parts);
             let body_binding = if uses_body {
                 quote!(body)
             } else {

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -144,9 +144,10 @@ pub struct RequestContext {
     pub operation: &'static OperationInfo,
     request_id: Option<HeaderValue>,
     generated_id: OnceLock<String>,
-    uri: axum::http::Uri,
     /// Headers added to whatever response the request gets (rate limits).
     response_headers: Mutex<Vec<(HeaderName, HeaderValue)>>,
+    /// Whether `response_headers` holds anything (skips the lock when not).
+    has_response_headers: std::sync::atomic::AtomicBool,
 }
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -158,8 +159,8 @@ impl RequestContext {
             operation,
             request_id: parts.headers.get(&REQUEST_ID).cloned(),
             generated_id: OnceLock::new(),
-            uri: parts.uri.clone(),
             response_headers: Mutex::new(Vec::new()),
+            has_response_headers: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -167,11 +168,19 @@ impl RequestContext {
     pub fn add_response_header(&self, name: HeaderName, value: HeaderValue) {
         if let Ok(mut headers) = self.response_headers.lock() {
             headers.push((name, value));
+            self.has_response_headers
+                .store(true, std::sync::atomic::Ordering::Release);
         }
     }
 
     /// The response with the headers added during the request.
     pub fn finish(&self, mut response: Response) -> Response {
+        if !self
+            .has_response_headers
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return response;
+        }
         if let Ok(mut headers) = self.response_headers.lock() {
             for (name, value) in headers.drain(..) {
                 response.headers_mut().append(name, value);
@@ -190,23 +199,15 @@ impl RequestContext {
         }
     }
 
-    /// The request path, the problem `instance`.
-    pub fn path(&self) -> &str {
-        self.uri.path()
+    /// Renders a problem for this request. Its `instance` (the request
+    /// path) is filled in by [`problem_layer`], which sees the request
+    /// anyway, so handlers need not keep a copy of the URI.
+    pub fn problem(&self, mut problem: Problem) -> Response {
+        if problem.request_id.is_empty() {
+            problem.request_id = self.request_id().to_owned();
+        }
+        self.finish(problem.into_response())
     }
-
-    /// Renders a problem for this request.
-    pub fn problem(&self, problem: Problem) -> Response {
-        self.finish(problem.render(self.request_id(), self.path()))
-    }
-}
-
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 fn find_credential<'a>(
@@ -598,12 +599,55 @@ pub trait ParamSource {
     fn raw(&self, key: &str) -> Result<Option<&str>, &'static str>;
 }
 
-impl ParamSource for RawPathParams {
-    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str> {
-        Ok(self
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value))
+/// The path parameters of a routed request, read straight from its path by
+/// their place in the route template, counted from the end (so a router
+/// nested under a prefix reads the same). Allocates only to percent-decode.
+pub struct PathSegments<'a> {
+    path: &'a str,
+    /// Each parameter's name and its segment's position from the end.
+    params: &'static [(&'static str, usize)],
+    /// Decoded values, only when the path holds percent-escapes.
+    decoded: Vec<(&'static str, Result<String, ()>)>,
+}
+
+impl<'a> PathSegments<'a> {
+    pub fn new(path: &'a str, params: &'static [(&'static str, usize)]) -> Self {
+        let mut segments = PathSegments {
+            path,
+            params,
+            decoded: Vec::new(),
+        };
+        if path.contains('%') {
+            for (name, from_end) in params {
+                if let Some(raw) = path
+                    .rsplit('/')
+                    .nth(*from_end)
+                    .filter(|raw| raw.contains('%'))
+                {
+                    let value = percent_encoding::percent_decode_str(raw)
+                        .decode_utf8()
+                        .map(|v| v.into_owned())
+                        .map_err(|_| ());
+                    segments.decoded.push((name, value));
+                }
+            }
+        }
+        segments
+    }
+}
+
+impl ParamSource for PathSegments<'_> {
+    fn raw(&self, key: &str) -> Result<Option<&str>, &'static str> {
+        if let Some((_, value)) = self.decoded.iter().find(|(name, _)| *name == key) {
+            return match value {
+                Ok(value) => Ok(Some(value)),
+                Err(()) => Err("must be percent-encoded UTF-8"),
+            };
+        }
+        let Some((_, from_end)) = self.params.iter().find(|(name, _)| *name == key) else {
+            return Ok(None);
+        };
+        Ok(self.path.rsplit('/').nth(*from_end))
     }
 }
 
@@ -635,20 +679,6 @@ impl ParamSource for QuerySource<'_> {
 
 pub fn query_source(parts: &Parts) -> QuerySource<'_> {
     QuerySource(form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).collect())
-}
-
-/// The path parameters axum matched; a violation when they are not UTF-8.
-pub async fn path_source(
-    parts: &mut Parts,
-    violations: &mut Vec<Violation>,
-) -> Option<RawPathParams> {
-    match RawPathParams::from_request_parts(parts, &()).await {
-        Ok(raw) => Some(raw),
-        Err(rejection) => {
-            violations.push(Violation::new(Location::Path, "#", rejection.body_text()));
-            None
-        }
-    }
 }
 
 /// An optional parameter: `Some(None)` when absent, `Some(Some(value))`
@@ -945,8 +975,9 @@ pub mod double_option {
 /// document, including the ones axum or tower produce on their own
 /// (405 with `Allow`, 413, 408, unknown routes).
 pub async fn problem_layer(request: Request, next: Next) -> Response {
-    let request_id = request_id(request.headers());
-    let path = request.uri().path().to_owned();
+    // Handles, not copies: most responses are not problems.
+    let request_id = request.headers().get(&REQUEST_ID).cloned();
+    let uri = request.uri().clone();
     let mut response = next.run(request).await;
     let pending = response.extensions_mut().remove::<PendingProblem>();
     let is_problem = response
@@ -961,7 +992,11 @@ pub async fn problem_layer(request: Request, next: Next) -> Response {
         None => return response,
     };
     let (old, _) = response.into_parts();
-    let mut rendered = problem.render(&request_id, &path);
+    let request_id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let mut rendered = problem.render(&request_id, uri.path());
     for (name, value) in &old.headers {
         if name != header::CONTENT_TYPE
             && name != header::CONTENT_LENGTH

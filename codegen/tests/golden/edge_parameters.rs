@@ -517,7 +517,7 @@ async fn handle_get_part<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -537,9 +537,13 @@ async fn handle_get_part<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| GetPartPath::extract(&source, &mut violations));
+    let path = GetPartPath::extract(
+        &crate::runtime::PathSegments::new(
+            parts.uri.path(),
+            &[("item_id", 2), ("part", 0)],
+        ),
+        &mut violations,
+    );
     let query = GetPartQuery::extract(
         &crate::runtime::query_source(&parts),
         &mut violations,
@@ -558,7 +562,7 @@ async fn handle_put_part<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[1], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -578,9 +582,13 @@ async fn handle_put_part<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| PutPartPath::extract(&source, &mut violations));
+    let path = PutPartPath::extract(
+        &crate::runtime::PathSegments::new(
+            parts.uri.path(),
+            &[("item_id", 2), ("part", 0)],
+        ),
+        &mut violations,
+    );
     let body = match crate::runtime::optional_json_body::<
         PutPartBody,
     >(&parts, body, &PUT_PART_BODY, &mut violations)
@@ -602,7 +610,7 @@ async fn handle_stream_item_events<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -622,9 +630,10 @@ async fn handle_stream_item_events<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| StreamItemEventsPath::extract(&source, &mut violations));
+    let path = StreamItemEventsPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("item_id", 1)]),
+        &mut violations,
+    );
     let headers = StreamItemEventsHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));

@@ -556,7 +556,7 @@ async fn handle_get_user<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[3], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -576,9 +576,10 @@ async fn handle_get_user<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| GetUserPath::extract(&source, &mut violations));
+    let path = GetUserPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("id", 0)]),
+        &mut violations,
+    );
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };

@@ -2635,7 +2635,7 @@ async fn handle_get_user<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[8], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -2655,9 +2655,10 @@ async fn handle_get_user<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| GetUserPath::extract(&source, &mut violations));
+    let path = GetUserPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("user_id", 0)]),
+        &mut violations,
+    );
     let headers = GetUserHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
@@ -2672,7 +2673,7 @@ async fn handle_delete_user<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[9], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -2692,9 +2693,10 @@ async fn handle_delete_user<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| DeleteUserPath::extract(&source, &mut violations));
+    let path = DeleteUserPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("user_id", 0)]),
+        &mut violations,
+    );
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2778,7 +2780,7 @@ async fn handle_revoke_api_key<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[12], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -2798,9 +2800,10 @@ async fn handle_revoke_api_key<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| RevokeApiKeyPath::extract(&source, &mut violations));
+    let path = RevokeApiKeyPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("key_id", 0)]),
+        &mut violations,
+    );
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -2892,7 +2895,7 @@ async fn handle_get_channel<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[15], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -2912,9 +2915,10 @@ async fn handle_get_channel<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| GetChannelPath::extract(&source, &mut violations));
+    let path = GetChannelPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
+        &mut violations,
+    );
     let headers = GetChannelHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
@@ -2929,7 +2933,7 @@ async fn handle_update_channel<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[16], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -2949,9 +2953,10 @@ async fn handle_update_channel<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| UpdateChannelPath::extract(&source, &mut violations));
+    let path = UpdateChannelPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
+        &mut violations,
+    );
     let headers = UpdateChannelHeaders::extract(&parts.headers, &mut violations);
     let body = match crate::runtime::json_body::<
         UpdateChannelRequest,
@@ -2974,7 +2979,7 @@ async fn handle_delete_channel<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[17], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -2994,9 +2999,10 @@ async fn handle_delete_channel<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| DeleteChannelPath::extract(&source, &mut violations));
+    let path = DeleteChannelPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
+        &mut violations,
+    );
     let headers = DeleteChannelHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
@@ -3011,7 +3017,7 @@ async fn handle_add_channel_member<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[18], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -3031,9 +3037,13 @@ async fn handle_add_channel_member<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| AddChannelMemberPath::extract(&source, &mut violations));
+    let path = AddChannelMemberPath::extract(
+        &crate::runtime::PathSegments::new(
+            parts.uri.path(),
+            &[("channel_id", 2), ("user_id", 0)],
+        ),
+        &mut violations,
+    );
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -3047,7 +3057,7 @@ async fn handle_remove_channel_member<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[19], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -3067,9 +3077,13 @@ async fn handle_remove_channel_member<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| RemoveChannelMemberPath::extract(&source, &mut violations));
+    let path = RemoveChannelMemberPath::extract(
+        &crate::runtime::PathSegments::new(
+            parts.uri.path(),
+            &[("channel_id", 2), ("user_id", 0)],
+        ),
+        &mut violations,
+    );
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
@@ -3083,7 +3097,7 @@ async fn handle_create_message<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[20], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -3103,9 +3117,10 @@ async fn handle_create_message<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| CreateMessagePath::extract(&source, &mut violations));
+    let path = CreateMessagePath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
+        &mut violations,
+    );
     let headers = CreateMessageHeaders::extract(&parts.headers, &mut violations);
     let body = match crate::runtime::json_body::<
         CreateMessageRequest,
@@ -3128,7 +3143,7 @@ async fn handle_list_messages<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[21], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -3148,9 +3163,10 @@ async fn handle_list_messages<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| ListMessagesPath::extract(&source, &mut violations));
+    let path = ListMessagesPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
+        &mut violations,
+    );
     let query = ListMessagesQuery::extract(
         &crate::runtime::query_source(&parts),
         &mut violations,
@@ -3168,7 +3184,7 @@ async fn handle_delete_message<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let ctx = crate::runtime::RequestContext::new(&OPERATIONS[22], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
@@ -3188,9 +3204,13 @@ async fn handle_delete_message<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let path = crate::runtime::path_source(&mut parts, &mut violations)
-        .await
-        .and_then(|source| DeleteMessagePath::extract(&source, &mut violations));
+    let path = DeleteMessagePath::extract(
+        &crate::runtime::PathSegments::new(
+            parts.uri.path(),
+            &[("channel_id", 2), ("message_id", 0)],
+        ),
+        &mut violations,
+    );
     let Some(path) = path else {
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
