@@ -62,6 +62,16 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
+            if path != ":memory:" {
+                // Switching a new file to WAL needs it to itself: do it on one
+                // connection before the pool opens several at once (which
+                // could otherwise fail with "database is locked").
+                use sqlx::Connection;
+                sqlx::SqliteConnection::connect_with(&options)
+                    .await?
+                    .close()
+                    .await?;
+            }
             // An in-memory database lives as long as its one connection.
             let max = if path == ":memory:" { 1 } else { 8 };
             let pool = SqlitePoolOptions::new()
