@@ -117,10 +117,10 @@ pub fn to_json(source: &str) -> Result<String, Error> {
 
 /// Generates the formatted Rust source of one API version.
 pub fn generate(source: &str, settings: &Settings) -> Result<String, Error> {
-    let tokens = generate_tokens(source, settings)?;
+    let root = load(source)?;
+    let tokens = generate_tokens(&root, settings)?;
     let file: syn::File = syn::parse2(tokens)
         .map_err(|e| Error::at("$", format!("generated code does not parse: {e}")))?;
-    let root = load(source)?;
     let title = root
         .pointer("/info/title")
         .and_then(Value::as_str)
@@ -137,9 +137,8 @@ pub fn generate(source: &str, settings: &Settings) -> Result<String, Error> {
     Ok(header + &prettyplease::unparse(&file))
 }
 
-fn generate_tokens(source: &str, settings: &Settings) -> Result<TokenStream, Error> {
-    let root = load(source)?;
-    let spec = spec::Spec { root: &root };
+fn generate_tokens(root: &Value, settings: &Settings) -> Result<TokenStream, Error> {
+    let spec = spec::Spec { root };
     let runtime: TokenStream = syn::parse_str::<syn::Path>(&settings.runtime)
         .map(|p| quote!(#p))
         .map_err(|e| Error::at("$", format!("runtime path `{}`: {e}", settings.runtime)))?;

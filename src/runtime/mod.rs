@@ -5,7 +5,6 @@
 mod problem;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
@@ -318,12 +317,10 @@ impl Schema {
     }
 
     /// Appends a violation for every constraint `value` breaks.
-    /// `skip` names top-level properties already reported.
     fn validate(
         &self,
         value: &Value,
         location: Location,
-        skip: &HashSet<&str>,
         out: &mut Vec<Violation>,
     ) -> Result<(), Problem> {
         let validator = self.validator().map_err(|e| {
@@ -335,9 +332,6 @@ impl Schema {
             match error.kind() {
                 jsonschema::error::ValidationErrorKind::Required { property } => {
                     let name = property.as_str().unwrap_or_default();
-                    if path.is_empty() && skip.contains(name) {
-                        continue;
-                    }
                     out.push(Violation::new(
                         location,
                         format!("#{path}/{}", escape_pointer(name)),
@@ -793,7 +787,7 @@ fn parse_body<T: DeserializeOwned>(
     violations: &mut Vec<Violation>,
 ) -> Result<Option<T>, Problem> {
     let before = violations.len();
-    schema.validate(&value, Location::Body, &HashSet::new(), violations)?;
+    schema.validate(&value, Location::Body, violations)?;
     if violations.len() > before {
         return Ok(None);
     }
