@@ -108,6 +108,8 @@ impl v2::Api for Fake {
         create_message(auth: Uuid, path: CreateMessagePath, headers: CreateMessageHeaders, body: CreateMessageRequest) -> CreateMessageResponse;
         list_messages(auth: Uuid, path: ListMessagesPath, query: ListMessagesQuery) -> ListMessagesResponse;
         delete_message(auth: Uuid, path: DeleteMessagePath) -> DeleteMessageResponse;
+        stream_channel_events(auth: Uuid, path: StreamChannelEventsPath, headers: StreamChannelEventsHeaders) -> StreamChannelEventsResponse;
+        connect_web_socket(auth: Option<Uuid>, headers: ConnectWebSocketHeaders, upgrade: charter::runtime::WebSocketUpgrade) -> ConnectWebSocketResponse;
     }
 }
 

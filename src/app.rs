@@ -41,6 +41,8 @@ pub struct Config {
     /// Live events per channel a subscriber may fall behind before it is
     /// told it lagged (and must resume from the database).
     pub event_buffer: usize,
+    /// Keep-alive, ping, timeout and size settings of SSE and WebSocket sessions.
+    pub live: crate::live::Settings,
 }
 
 impl std::fmt::Debug for Config {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("event_buffer", &self.event_buffer)
+            .field("live", &self.live)
             .finish()
     }
 }
@@ -92,6 +95,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             event_buffer: crate::events::DEFAULT_BUFFER,
+            live: crate::live::Settings::default(),
         }
     }
 }
@@ -115,6 +119,13 @@ impl Config {
         for (name, slot) in [
             ("CHARTER_ACCESS_TOKEN_TTL", &mut config.access_token_ttl),
             ("CHARTER_REFRESH_TOKEN_TTL", &mut config.refresh_token_ttl),
+            ("CHARTER_SSE_KEEP_ALIVE", &mut config.live.sse_keep_alive),
+            (
+                "CHARTER_WS_PING_INTERVAL",
+                &mut config.live.ws_ping_interval,
+            ),
+            ("CHARTER_WS_IDLE_TIMEOUT", &mut config.live.ws_idle_timeout),
+            ("CHARTER_WS_AUTH_TIMEOUT", &mut config.live.ws_auth_timeout),
         ] {
             if let Some(value) = var(name) {
                 let seconds: u64 = value
@@ -178,6 +189,21 @@ impl Config {
             })?;
             config.request_timeout = Duration::from_secs(seconds);
         }
+        for (name, slot) in [
+            (
+                "CHARTER_WS_MAX_MESSAGE_BYTES",
+                &mut config.live.ws_max_message_bytes,
+            ),
+            ("CHARTER_WS_QUEUE", &mut config.live.ws_queue),
+        ] {
+            if let Some(value) = var(name) {
+                *slot = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| anyhow::anyhow!("{name}={value}: a positive number"))?;
+            }
+        }
         if let Some(value) = var("CHARTER_EVENT_BUFFER") {
             config.event_buffer = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 anyhow::anyhow!("CHARTER_EVENT_BUFFER={value}: a positive number of events")
@@ -216,6 +242,11 @@ pub struct Inner {
     /// instance on the same database).
     pub events: Hub,
     pub config: Config,
+    /// Cancelled when the server starts shutting down: live sessions close
+    /// (WebSocket 1001) and event streams end.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Open SSE streams and WebSocket sessions.
+    pub live: crate::live::Counters,
 }
 
 impl Deref for App {
@@ -286,6 +317,8 @@ impl App {
             limits: RateLimits::new(&config.rate_limits),
             events,
             config: config.clone(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            live: crate::live::Counters::default(),
         }));
         app.forget_idle_clients_periodically();
         Ok(app)

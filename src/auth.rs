@@ -76,8 +76,15 @@ pub struct UnknownRole(String);
 
 #[derive(Debug, Clone)]
 pub enum CredentialKind {
-    AccessToken,
-    ApiKey { key_id: Uuid, scopes: Vec<String> },
+    /// A bearer access token of a session, valid until `expires_at` (Unix seconds).
+    AccessToken {
+        session_id: Uuid,
+        expires_at: i64,
+    },
+    ApiKey {
+        key_id: Uuid,
+        scopes: Vec<String>,
+    },
 }
 
 /// Longest password accepted, checked before hashing so a huge input cannot
@@ -286,6 +293,8 @@ pub struct AccessClaims {
     /// The session (refresh-token family) the token belongs to; the token is
     /// only as valid as that session.
     pub session_id: Uuid,
+    /// Expiry, in seconds since the Unix epoch.
+    pub expires_at: i64,
 }
 
 /// One verification key, named by its key id.
@@ -408,6 +417,7 @@ impl Tokens {
         Ok(AccessClaims {
             user_id: data.claims.sub,
             session_id: data.claims.sid,
+            expires_at: data.claims.exp,
         })
     }
 

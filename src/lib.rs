@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod messages;
 pub mod pagination;
 pub mod ratelimit;

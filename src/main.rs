@@ -159,8 +159,36 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         database = app.db.backend(),
         "charter is serving"
     );
-    charter::http::serve(listener, app).await?;
+    let shutdown = app.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing live sessions, finishing requests in flight");
+        shutdown.cancel();
+    });
+    charter::http::serve(listener, app.clone()).await?;
+    // Requests are done; give live sessions a moment to send their close frames.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.live.open() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     Ok(())
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the server gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 #[tokio::main]

@@ -8,43 +8,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use charter::events::{self, Event, EventKind};
-use common::{Backend, TestServer, TestUser, types};
+use common::{Backend, TestServer, channel, post, types};
 use serde_json::Value;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn channel(user: &TestUser, name: &str, visibility: types::ChannelVisibility) -> Uuid {
-    user.client
-        .create_channel()
-        .body(types::CreateChannelRequest {
-            name: name.parse().expect("channel name"),
-            topic: None,
-            visibility: Some(visibility),
-        })
-        .send()
-        .await
-        .expect("create channel")
-        .into_inner()
-        .id
-}
-
 fn message(text: &str) -> types::CreateMessageRequest {
     types::CreateMessageRequest {
         body: text.parse().expect("message body"),
     }
-}
-
-async fn post(user: &TestUser, channel: Uuid, text: &str) -> types::Message {
-    user.client
-        .create_message()
-        .channel_id(channel)
-        .body(message(text))
-        .send()
-        .await
-        .expect("post message")
-        .into_inner()
 }
 
 async fn all_events(server: &TestServer, channel: Uuid) -> Vec<Event> {

@@ -24,7 +24,9 @@ pub mod v2 {
     include!(concat!(env!("OUT_DIR"), "/v2.rs"));
 }
 
-pub use progenitor_client::{Error, ResponseValue};
+pub mod live;
+
+pub use progenitor_client::{ByteStream, Error, ResponseValue};
 
 /// How a client proves who it is.
 #[derive(Clone)]

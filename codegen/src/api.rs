@@ -63,6 +63,8 @@ enum BodyKind {
     Json,
     /// `text/event-stream`: a stream of server-sent events.
     EventStream,
+    /// The 101 answer of a WebSocket operation: the handshake response.
+    WebSocket,
 }
 
 struct ResponseVariant {
@@ -96,6 +98,9 @@ struct Operation {
     extensions: Vec<(String, String)>,
     /// The rate-limit class (`x-rate-limit`), `default` when absent.
     rate_limit: String,
+    /// `x-dropshot-websocket`: the operation upgrades to a WebSocket, which
+    /// the trait method accepts through `WebSocketUpgrade`.
+    websocket: bool,
 }
 
 pub struct ApiGen<'a> {
@@ -106,6 +111,10 @@ pub struct ApiGen<'a> {
     constant_headers: BTreeMap<String, String>,
     schemes: Vec<TokenStream>,
     scheme_names: Vec<String>,
+    /// Component schemas marked `x-charter-validate: true`, as JSON Schema:
+    /// documents the server validates outside an operation's request body
+    /// (WebSocket messages).
+    validated_components: Vec<(String, Value)>,
 }
 
 impl<'a> ApiGen<'a> {
@@ -117,12 +126,21 @@ impl<'a> ApiGen<'a> {
             constant_headers: BTreeMap::new(),
             schemes: Vec::new(),
             scheme_names: Vec::new(),
+            validated_components: Vec::new(),
         }
     }
 
     pub fn collect(&mut self, types: &mut TypeGen<'_>) -> Result<(), Error> {
         self.security_schemes()?;
         let root = self.spec.at_root();
+        if let Some(schemas) = root.get("components").and_then(|c| c.get("schemas")) {
+            for (name, node) in schemas.entries()? {
+                if node.flag("x-charter-validate") {
+                    let converted = json_schema::convert(self.spec, &node)?;
+                    self.validated_components.push((name.to_owned(), converted));
+                }
+            }
+        }
         let paths = root
             .get("paths")
             .ok_or_else(|| root.error("the spec has no `paths`"))?;
@@ -270,6 +288,15 @@ impl<'a> ApiGen<'a> {
             Some(body) => Some(self.request_body(types, &type_prefix, &body)?),
             None => None,
         };
+        let websocket = node.get("x-dropshot-websocket").is_some();
+        if websocket {
+            if method != "get" {
+                return Err(node.error("a WebSocket operation (`x-dropshot-websocket`) is a GET"));
+            }
+            if body.is_some() {
+                return Err(node.error("a WebSocket operation takes no request body"));
+            }
+        }
 
         let responses = node
             .get("responses")
@@ -294,7 +321,21 @@ impl<'a> ApiGen<'a> {
             if status >= 400 {
                 continue;
             }
-            variants.push(self.response_variant(types, &type_prefix, status, &response)?);
+            let mut variant = self.response_variant(types, &type_prefix, status, &response)?;
+            if websocket && status == 101 {
+                if variant.body.is_some() {
+                    return Err(response.error("a WebSocket's 101 response has no content"));
+                }
+                let rt = &self.runtime;
+                variant.body = Some(quote!(#rt::WebSocketAccept));
+                variant.body_kind = BodyKind::WebSocket;
+            }
+            variants.push(variant);
+        }
+        if websocket && !variants.iter().any(|v| v.status == 101) {
+            return Err(responses.error(
+                "a WebSocket operation (`x-dropshot-websocket`) declares its `101` response",
+            ));
         }
         if variants.is_empty() {
             return Err(responses.error("an operation needs at least one 1xx, 2xx or 3xx response"));
@@ -368,6 +409,7 @@ impl<'a> ApiGen<'a> {
             responses: variants,
             extensions,
             rate_limit,
+            websocket,
         })
     }
 
@@ -672,6 +714,17 @@ impl<'a> ApiGen<'a> {
         let mut schema_checks = Vec::new();
         let mut routes: Vec<(String, Vec<TokenStream>)> = Vec::new();
 
+        for (name, schema) in &self.validated_components {
+            let static_ident = format_ident!("{}_SCHEMA", name.to_shouty_snake_case());
+            let doc = format!(" JSON Schema of `{name}` documents (`x-charter-validate`).");
+            let schema = raw_string(schema);
+            items.push(quote! {
+                #[doc = #doc]
+                pub static #static_ident: #rt::Schema = #rt::Schema::new(#schema);
+            });
+            schema_checks.push(quote!(#static_ident.check()?;));
+        }
+
         for (index, op) in self.operations.iter().enumerate() {
             let prefix = op.id.to_upper_camel_case();
             let shouty = op.id.to_shouty_snake_case();
@@ -820,6 +873,21 @@ impl<'a> ApiGen<'a> {
                 call_args.push(quote!(body));
             }
 
+            // A WebSocket handshake is checked last, once the request is
+            // known to be admissible; the trait method decides to accept it.
+            let upgrade_step = if op.websocket {
+                args.push(quote!(upgrade: #rt::WebSocketUpgrade));
+                call_args.push(quote!(upgrade));
+                Some(quote! {
+                    let upgrade = match #rt::WebSocketUpgrade::from_parts(&mut parts).await {
+                        Ok(upgrade) => upgrade,
+                        Err(problem) => return ctx.problem(problem),
+                    };
+                })
+            } else {
+                None
+            };
+
             // The response enum.
             let mut variants = Vec::new();
             let mut arms = Vec::new();
@@ -856,6 +924,9 @@ impl<'a> ApiGen<'a> {
                     (Some(_), BodyKind::EventStream) => {
                         quote!(#rt::event_stream_response(#status_tokens, body))
                     }
+                    (Some(_), BodyKind::WebSocket) => {
+                        quote!(axum::response::IntoResponse::into_response(body))
+                    }
                     (None, _) => quote!(#rt::empty_response(#status_tokens)),
                 };
                 if fields.is_empty() {
@@ -876,12 +947,8 @@ impl<'a> ApiGen<'a> {
                 }
             }
             let response_doc = format!(" The responses of `{}` other than problems.", op.id);
-            // A stream of events can be consumed once: no Clone.
-            let derives = if op
-                .responses
-                .iter()
-                .any(|v| v.body_kind == BodyKind::EventStream)
-            {
+            // A stream of events or a handshake can be consumed once: no Clone.
+            let derives = if op.responses.iter().any(|v| v.body_kind != BodyKind::Json) {
                 quote!(#[derive(Debug)])
             } else {
                 quote!(#[derive(Debug, Clone)])
@@ -937,7 +1004,11 @@ impl<'a> ApiGen<'a> {
                     #(#args),*
                 ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send;
             });
-            let parts_binding = quote!(parts);
+            let parts_binding = if op.websocket {
+                quote!(mut parts)
+            } else {
+                quote!(parts)
+            };
             let body_binding = if uses_body {
                 quote!(body)
             } else {
@@ -980,6 +1051,7 @@ impl<'a> ApiGen<'a> {
                     }
                     #auth_step
                     #validate
+                    #upgrade_step
                     match api.#method_ident(&ctx, #auth_call #(#call_args),*).await {
                         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
                         Err(problem) => ctx.problem(problem),
@@ -1000,6 +1072,17 @@ impl<'a> ApiGen<'a> {
                 .map(|alt| quote!(&[#(#alt),*]));
             let extensions = op.extensions.iter().map(|(k, v)| quote!((#k, #v)));
             let rate_limit = &op.rate_limit;
+            let mut produces: Vec<&str> = Vec::new();
+            for variant in &op.responses {
+                let media = match (&variant.body, variant.body_kind) {
+                    (Some(_), BodyKind::Json) => "application/json",
+                    (Some(_), BodyKind::EventStream) => "text/event-stream",
+                    _ => continue,
+                };
+                if !produces.contains(&media) {
+                    produces.push(media);
+                }
+            }
             infos.push(quote! {
                 #rt::OperationInfo {
                     operation_id: #id,
@@ -1010,6 +1093,7 @@ impl<'a> ApiGen<'a> {
                     deprecated: #deprecated,
                     security: &[#(#alternatives),*],
                     rate_limit: #rate_limit,
+                    produces: &[#(#produces),*],
                     extensions: &[#(#extensions),*],
                 }
             });

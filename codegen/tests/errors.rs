@@ -144,3 +144,30 @@ fn mutated_specs_never_panic() {
     mutate_and_generate(include_str!("specs/edge_schemas.yaml"), 1);
     mutate_and_generate(include_str!("specs/edge_parameters.yaml"), 1);
 }
+
+#[test]
+fn websocket_operations_are_gets_with_a_101_response() {
+    fails_at(
+        &spec(&format!(
+            "  /ws:\n    post:\n      operationId: ws\n      x-dropshot-websocket: {{}}\n      {OK_RESPONSE}"
+        )),
+        "$.paths['/ws'].post",
+        "is a GET",
+    );
+    fails_at(
+        &spec(&format!(
+            "  /ws:\n    get:\n      operationId: ws\n      x-dropshot-websocket: {{}}\n      {OK_RESPONSE}"
+        )),
+        "$.paths['/ws'].get.responses",
+        "`101`",
+    );
+    assert!(
+        generate(
+            &spec(
+                "  /ws:\n    get:\n      operationId: ws\n      x-dropshot-websocket: {}\n      responses: {'101': {description: upgraded}}"
+            ),
+            &settings()
+        )
+        .is_ok()
+    );
+}

@@ -4,6 +4,8 @@
 mod v1;
 mod v2;
 
+pub(crate) use v2::message as message_model;
+
 use std::net::SocketAddr;
 
 use std::time::Duration;
@@ -41,7 +43,7 @@ impl Authenticator for App {
         // API keys and users have separate allowances.
         let key = match &principal.via {
             CredentialKind::ApiKey { key_id, .. } => *key_id,
-            CredentialKind::AccessToken => principal.user_id,
+            CredentialKind::AccessToken { .. } => principal.user_id,
         };
         self.limits.admit_principal(ctx, key)
     }
@@ -52,24 +54,7 @@ impl Authenticator for App {
         credential: Credential<'_>,
     ) -> Result<Principal, Problem> {
         match credential {
-            Credential::Bearer { token, .. } => {
-                let claims = self.tokens.verify_access(token)?;
-                // One query loads the user and checks that the token's
-                // session was not revoked since it was issued.
-                let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Problem::unauthorized(
-                            "The access token's session has ended or the account no longer exists.",
-                        )
-                    })?;
-                Ok(Principal {
-                    user_id: user.id,
-                    user_seq: user.seq,
-                    role: user.role,
-                    via: CredentialKind::AccessToken,
-                })
-            }
+            Credential::Bearer { token, .. } => self.bearer_principal(token).await,
             Credential::ApiKey { key, .. } => {
                 let (row, user_seq, role) = crate::api_keys::authenticate(self, key).await?;
                 let scopes = row.scope_list();
@@ -96,6 +81,31 @@ impl Authenticator for App {
                 })
             }
         }
+    }
+}
+
+impl App {
+    /// The principal a bearer access token stands for: the token is checked
+    /// offline, then one query loads its user and role and checks that its
+    /// session was not revoked since it was issued.
+    pub async fn bearer_principal(&self, token: &str) -> Result<Principal, Problem> {
+        let claims = self.tokens.verify_access(token)?;
+        let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
+            .await?
+            .ok_or_else(|| {
+                Problem::unauthorized(
+                    "The access token's session has ended or the account no longer exists.",
+                )
+            })?;
+        Ok(Principal {
+            user_id: user.id,
+            user_seq: user.seq,
+            role: user.role,
+            via: CredentialKind::AccessToken {
+                session_id: claims.session_id,
+                expires_at: claims.expires_at,
+            },
+        })
     }
 }
 
@@ -216,21 +226,35 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 
 /// 406 when the client accepts none of the media types the API produces.
 async fn negotiate(request: Request, next: Next) -> Response {
+    // An event stream (`text/event-stream`) is also acceptable where the
+    // operation produces one.
+    let streams = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| {
+            runtime::find_operation(OPERATION_TABLES, request.method(), route.as_str())
+        })
+        .is_some_and(|op| op.produces.contains(&"text/event-stream"));
     let acceptable = request
         .headers()
         .get_all(header::ACCEPT)
         .iter()
-        .all(|value| value.to_str().is_ok_and(accepts_json));
+        .all(|value| value.to_str().is_ok_and(|accept| accepts(accept, streams)));
     if acceptable || !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
     Problem::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE")
-        .with_detail("This API answers with application/json or application/problem+json.")
+        .with_detail(if streams {
+            "This operation answers with text/event-stream (or application/problem+json)."
+        } else {
+            "This API answers with application/json or application/problem+json."
+        })
         .into_response()
 }
 
-/// Whether an `Accept` value admits JSON (or problem+json) at a non-zero weight.
-fn accepts_json(accept: &str) -> bool {
+/// Whether an `Accept` value admits JSON (or problem+json) at a non-zero
+/// weight, or, with `streams`, an event stream.
+fn accepts(accept: &str, streams: bool) -> bool {
     accept.split(',').any(|range| {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -246,6 +270,7 @@ fn accepts_json(accept: &str) -> bool {
                 media.as_str(),
                 "*/*" | "application/*" | "application/json" | "application/problem+json"
             )
+            || !refused && streams && matches!(media.as_str(), "text/event-stream" | "text/*")
     })
 }
 
@@ -265,12 +290,16 @@ async fn healthz() -> Response {
     axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
-/// Serves `app` on `listener` until the process ends.
+/// Serves `app` on `listener` until `app.shutdown` is cancelled, then stops
+/// accepting connections and waits for requests in flight. Live sessions
+/// watch the same token and close by themselves (WebSocket 1001).
 pub async fn serve(listener: TcpListener, app: App) -> std::io::Result<()> {
+    let shutdown = app.shutdown.clone();
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
 }
 
@@ -323,12 +352,15 @@ mod tests {
 
     #[test]
     fn accept_negotiation() {
-        assert!(accepts_json("application/json"));
-        assert!(accepts_json("text/html, */*;q=0.1"));
-        assert!(accepts_json("application/problem+json"));
-        assert!(!accepts_json("text/html"));
-        assert!(!accepts_json("application/json;q=0, text/plain"));
-        assert!(!accepts_json("application/xml"));
+        assert!(accepts("application/json", false));
+        assert!(accepts("text/html, */*;q=0.1", false));
+        assert!(accepts("application/problem+json", false));
+        assert!(!accepts("text/html", false));
+        assert!(!accepts("application/json;q=0, text/plain", false));
+        assert!(!accepts("application/xml", false));
+        assert!(!accepts("text/event-stream", false));
+        assert!(accepts("text/event-stream", true));
+        assert!(!accepts("text/event-stream;q=0", true));
     }
 
     #[test]

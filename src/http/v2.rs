@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::channels::{self, ChannelChanges, ChannelRow, MemberRow};
 use crate::messages::{self, MessageRow};
-use crate::runtime::{Problem, RequestContext};
+use crate::runtime::{Problem, RequestContext, WebSocketUpgrade};
 use crate::{api_keys, users};
 
 const ME: &str = "me";
@@ -65,7 +65,7 @@ fn member(row: &MemberRow) -> Result<ChannelMember, Problem> {
     })
 }
 
-fn message(row: &MessageRow) -> Message {
+pub(crate) fn message(row: &MessageRow) -> Message {
     Message {
         id: row.id,
         channel_id: row.channel_id,
@@ -538,5 +538,30 @@ impl Api for App {
         }
         messages::delete(self, current.id, row.id).await?;
         Ok(DeleteMessageResponse::NoContent)
+    }
+
+    async fn stream_channel_events(
+        &self,
+        _ctx: &RequestContext,
+        auth: Principal,
+        path: StreamChannelEventsPath,
+        headers: StreamChannelEventsHeaders,
+    ) -> Result<StreamChannelEventsResponse, Problem> {
+        let body =
+            crate::live::channel_stream(self, auth.user_id, path.channel_id, headers.last_event_id)
+                .await?;
+        Ok(StreamChannelEventsResponse::Ok { body })
+    }
+
+    async fn connect_web_socket(
+        &self,
+        ctx: &RequestContext,
+        auth: Option<Principal>,
+        // The offered subprotocols are read from the handshake itself.
+        _headers: ConnectWebSocketHeaders,
+        upgrade: WebSocketUpgrade,
+    ) -> Result<ConnectWebSocketResponse, Problem> {
+        let body = crate::live::accept(self, ctx.request_id(), upgrade, auth).await?;
+        Ok(ConnectWebSocketResponse::SwitchingProtocols { body })
     }
 }

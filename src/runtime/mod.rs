@@ -3,6 +3,7 @@
 //! and problem rendering. It knows nothing about Charter's domain.
 
 mod problem;
+pub mod websocket;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use problem::{Location, PROBLEM_JSON, PendingProblem, Problem, ProblemDocument, Violation};
+pub use websocket::{WebSocketAccept, WebSocketUpgrade};
 
 /// Largest request body the generated extractors read, unless the server
 /// sets another with [`set_body_limit`].
@@ -51,6 +53,9 @@ pub struct OperationInfo {
     pub security: &'static [&'static [&'static str]],
     /// The rate-limit class (`x-rate-limit`; `default` when the spec names none).
     pub rate_limit: &'static str,
+    /// Media types of its success responses (`application/json`,
+    /// `text/event-stream`), for content negotiation.
+    pub produces: &'static [&'static str],
     /// The operation's `x-` extensions, values as JSON text.
     pub extensions: &'static [(&'static str, &'static str)],
 }
@@ -314,6 +319,14 @@ impl Schema {
         self.validator()
             .map(|_| ())
             .map_err(|e| format!("schema {}: {e}", self.source))
+    }
+
+    /// Every constraint a JSON document (outside a request body, such as a
+    /// WebSocket message) breaks; empty when it is valid.
+    pub fn violations(&self, value: &Value) -> Result<Vec<Violation>, Problem> {
+        let mut out = Vec::new();
+        self.validate(value, Location::Body, &mut out)?;
+        Ok(out)
     }
 
     /// Appends a violation for every constraint `value` breaks.

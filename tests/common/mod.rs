@@ -340,3 +340,37 @@ pub fn pointers(problem: &types::Problem) -> Vec<String> {
         .map(|e| e.pointer.to_string())
         .collect()
 }
+
+/// Creates a channel owned by `user`; its id.
+pub async fn channel(
+    user: &TestUser,
+    name: &str,
+    visibility: types::ChannelVisibility,
+) -> uuid::Uuid {
+    user.client
+        .create_channel()
+        .body(types::CreateChannelRequest {
+            name: name.parse().expect("channel name"),
+            topic: None,
+            visibility: Some(visibility),
+        })
+        .send()
+        .await
+        .expect("create channel")
+        .into_inner()
+        .id
+}
+
+/// Posts `text` in `channel` as `user`.
+pub async fn post(user: &TestUser, channel: uuid::Uuid, text: &str) -> types::Message {
+    user.client
+        .create_message()
+        .channel_id(channel)
+        .body(types::CreateMessageRequest {
+            body: text.parse().expect("message body"),
+        })
+        .send()
+        .await
+        .expect("post message")
+        .into_inner()
+}

@@ -72,6 +72,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -83,6 +84,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&[], &["apiKeyAuth"]],
         rate_limit: "write",
+        produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"write\"")],
     },
     crate::runtime::OperationInfo {
@@ -94,6 +96,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["text/event-stream"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -105,6 +108,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: true,
         security: &[],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
 ];

@@ -264,6 +264,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
 ];

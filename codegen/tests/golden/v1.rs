@@ -109,6 +109,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: true,
         security: &[],
         rate_limit: "auth",
+        produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
@@ -120,6 +121,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: true,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -131,6 +133,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: true,
         security: &[],
         rate_limit: "auth",
+        produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
@@ -142,6 +145,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: true,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -153,6 +157,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: true,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
 ];

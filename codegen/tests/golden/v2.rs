@@ -113,6 +113,84 @@ pub struct Channel {
     /// When the channel was last changed.
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
+/// The channel was deleted (`type: channel.deleted`); the last event of its stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelDeletedEvent {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Always `channel.deleted`; the SSE `event` name.
+    pub r#type: ChannelDeletedEventType,
+    /// Identifies a channel.
+    pub data: ChannelRef,
+}
+/// Always `channel.deleted`; the SSE `event` name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum ChannelDeletedEventType {
+    #[serde(rename = "channel.deleted")]
+    ChannelDeleted,
+}
+impl ChannelDeletedEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ChannelDeleted => "channel.deleted",
+        }
+    }
+}
+impl std::fmt::Display for ChannelDeletedEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for ChannelDeletedEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "channel.deleted" => Ok(Self::ChannelDeleted),
+            other => {
+                Err(format!("`{other}` is not a valid {}", "ChannelDeletedEventType"))
+            }
+        }
+    }
+}
+/// One event of a channel's log, as carried by the SSE stream (`data`)
+/// and by WebSocket `event` messages. `type` says which of the shapes it
+/// has.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ChannelEvent {
+    MessageCreatedEvent(MessageCreatedEvent),
+    MessageDeletedEvent(MessageDeletedEvent),
+    ChannelUpdatedEvent(ChannelUpdatedEvent),
+    ChannelDeletedEvent(ChannelDeletedEvent),
+    MemberAddedEvent(MemberAddedEvent),
+    MemberRemovedEvent(MemberRemovedEvent),
+}
+/// Fields common to every channel event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelEventBase {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
 /// A user's membership of a channel.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelMember {
@@ -176,6 +254,67 @@ pub struct ChannelPage {
     /// Cursor for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+/// Identifies a channel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelRef {
+    /// Id of the channel.
+    pub id: uuid::Uuid,
+}
+/// The channel was renamed or its topic changed (`type: channel.updated`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelUpdatedEvent {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Always `channel.updated`; the SSE `event` name.
+    pub r#type: ChannelUpdatedEventType,
+    /// A channel.
+    pub data: Channel,
+}
+/// Always `channel.updated`; the SSE `event` name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum ChannelUpdatedEventType {
+    #[serde(rename = "channel.updated")]
+    ChannelUpdated,
+}
+impl ChannelUpdatedEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ChannelUpdated => "channel.updated",
+        }
+    }
+}
+impl std::fmt::Display for ChannelUpdatedEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for ChannelUpdatedEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "channel.updated" => Ok(Self::ChannelUpdated),
+            other => {
+                Err(format!("`{other}` is not a valid {}", "ChannelUpdatedEventType"))
+            }
+        }
+    }
 }
 /// Who can see a channel: `public` channels are visible to every user,
 /// `private` ones only to their members. New channels are `public` unless
@@ -335,6 +474,122 @@ impl std::str::FromStr for MeRole {
         }
     }
 }
+/// A user joined the channel (`type: member.added`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MemberAddedEvent {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Always `member.added`; the SSE `event` name.
+    pub r#type: MemberAddedEventType,
+    /// A user's membership of a channel.
+    pub data: ChannelMember,
+}
+/// Always `member.added`; the SSE `event` name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum MemberAddedEventType {
+    #[serde(rename = "member.added")]
+    MemberAdded,
+}
+impl MemberAddedEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::MemberAdded => "member.added",
+        }
+    }
+}
+impl std::fmt::Display for MemberAddedEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for MemberAddedEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "member.added" => Ok(Self::MemberAdded),
+            other => Err(format!("`{other}` is not a valid {}", "MemberAddedEventType")),
+        }
+    }
+}
+/// Identifies a membership.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MemberRef {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Id of the user.
+    pub user_id: uuid::Uuid,
+}
+/// A user left or was removed from the channel (`type: member.removed`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MemberRemovedEvent {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Always `member.removed`; the SSE `event` name.
+    pub r#type: MemberRemovedEventType,
+    /// Identifies a membership.
+    pub data: MemberRef,
+}
+/// Always `member.removed`; the SSE `event` name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum MemberRemovedEventType {
+    #[serde(rename = "member.removed")]
+    MemberRemoved,
+}
+impl MemberRemovedEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::MemberRemoved => "member.removed",
+        }
+    }
+}
+impl std::fmt::Display for MemberRemovedEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for MemberRemovedEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "member.removed" => Ok(Self::MemberRemoved),
+            other => {
+                Err(format!("`{other}` is not a valid {}", "MemberRemovedEventType"))
+            }
+        }
+    }
+}
 /// A message posted in a channel.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
@@ -349,6 +604,116 @@ pub struct Message {
     /// When the message was posted.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
+/// A message was posted (`type: message.created`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MessageCreatedEvent {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Always `message.created`; the SSE `event` name.
+    pub r#type: MessageCreatedEventType,
+    /// A message posted in a channel.
+    pub data: Message,
+}
+/// Always `message.created`; the SSE `event` name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum MessageCreatedEventType {
+    #[serde(rename = "message.created")]
+    MessageCreated,
+}
+impl MessageCreatedEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+        }
+    }
+}
+impl std::fmt::Display for MessageCreatedEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for MessageCreatedEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "message.created" => Ok(Self::MessageCreated),
+            other => {
+                Err(format!("`{other}` is not a valid {}", "MessageCreatedEventType"))
+            }
+        }
+    }
+}
+/// A message was deleted (`type: message.deleted`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MessageDeletedEvent {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+    /// Position in the channel's event log (1, 2, 3, ... without gaps); the SSE `id`.
+    pub seq: i64,
+    /// When the event happened.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Always `message.deleted`; the SSE `event` name.
+    pub r#type: MessageDeletedEventType,
+    /// Identifies a message.
+    pub data: MessageRef,
+}
+/// Always `message.deleted`; the SSE `event` name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum MessageDeletedEventType {
+    #[serde(rename = "message.deleted")]
+    MessageDeleted,
+}
+impl MessageDeletedEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::MessageDeleted => "message.deleted",
+        }
+    }
+}
+impl std::fmt::Display for MessageDeletedEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for MessageDeletedEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "message.deleted" => Ok(Self::MessageDeleted),
+            other => {
+                Err(format!("`{other}` is not a valid {}", "MessageDeletedEventType"))
+            }
+        }
+    }
+}
 /// One page of messages, newest first.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MessagePage {
@@ -357,6 +722,14 @@ pub struct MessagePage {
     /// Cursor for the next (older) page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+/// Identifies a message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MessageRef {
+    /// Id of the message.
+    pub id: uuid::Uuid,
+    /// Id of its channel.
+    pub channel_id: uuid::Uuid,
 }
 /// A refresh token to exchange for a new token pair.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -469,6 +842,518 @@ pub struct UserPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+/// A `post` succeeded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WsAck {
+    /// Always `ack`.
+    pub r#type: WsAckType,
+    /// The `request_id` of the `post`.
+    pub request_id: String,
+    /// A message posted in a channel.
+    pub message: Message,
+}
+/// Always `ack`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsAckType {
+    #[serde(rename = "ack")]
+    Ack,
+}
+impl WsAckType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ack => "ack",
+        }
+    }
+}
+impl std::fmt::Display for WsAckType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsAckType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "ack" => Ok(Self::Ack),
+            other => Err(format!("`{other}` is not a valid {}", "WsAckType")),
+        }
+    }
+}
+/// Authenticates the session: as the first message when the upgrade
+/// carried no token, or later with a fresh token of the same user, so the
+/// session outlives the expiry of the token it was opened with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsAuth {
+    /// Always `auth`.
+    pub r#type: WsAuthType,
+    /// A bearer access token.
+    pub token: String,
+}
+/// Always `auth`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsAuthType {
+    #[serde(rename = "auth")]
+    Auth,
+}
+impl WsAuthType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+        }
+    }
+}
+impl std::fmt::Display for WsAuthType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsAuthType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "auth" => Ok(Self::Auth),
+            other => Err(format!("`{other}` is not a valid {}", "WsAuthType")),
+        }
+    }
+}
+/// A message from the client on a WebSocket session; `type` says which.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum WsClientMessage {
+    WsAuth(WsAuth),
+    WsSubscribe(WsSubscribe),
+    WsUnsubscribe(WsUnsubscribe),
+    WsPost(WsPost),
+}
+/// A client message was refused; the session stays open.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WsError {
+    /// Always `error`.
+    pub r#type: WsErrorType,
+    /// The `request_id` of the refused `post`, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// An RFC 9457 problem document describing why a request failed.
+    pub problem: crate::runtime::Problem,
+}
+/// Always `error`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsErrorType {
+    #[serde(rename = "error")]
+    Error,
+}
+impl WsErrorType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Error => "error",
+        }
+    }
+}
+impl std::fmt::Display for WsErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsErrorType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "error" => Ok(Self::Error),
+            other => Err(format!("`{other}` is not a valid {}", "WsErrorType")),
+        }
+    }
+}
+/// An event of a subscribed channel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WsEvent {
+    /// Always `event`.
+    pub r#type: WsEventType,
+    /// One event of a channel's log, as carried by the SSE stream (`data`)
+    /// and by WebSocket `event` messages. `type` says which of the shapes it
+    /// has.
+    pub event: ChannelEvent,
+}
+/// Always `event`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsEventType {
+    #[serde(rename = "event")]
+    Event,
+}
+impl WsEventType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Event => "event",
+        }
+    }
+}
+impl std::fmt::Display for WsEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsEventType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "event" => Ok(Self::Event),
+            other => Err(format!("`{other}` is not a valid {}", "WsEventType")),
+        }
+    }
+}
+/// Posts a message; answered by an `ack` (or an `error`) carrying the same `request_id`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsPost {
+    /// Always `post`.
+    pub r#type: WsPostType,
+    /// Chosen by the client to match the answer to the request.
+    pub request_id: String,
+    /// The channel to post in.
+    pub channel_id: uuid::Uuid,
+    /// Text of the message.
+    pub body: String,
+}
+/// Always `post`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsPostType {
+    #[serde(rename = "post")]
+    Post,
+}
+impl WsPostType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Post => "post",
+        }
+    }
+}
+impl std::fmt::Display for WsPostType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsPostType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "post" => Ok(Self::Post),
+            other => Err(format!("`{other}` is not a valid {}", "WsPostType")),
+        }
+    }
+}
+/// The session is authenticated.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WsReady {
+    /// Always `ready`.
+    pub r#type: WsReadyType,
+    /// Id of the authenticated user.
+    pub user_id: uuid::Uuid,
+}
+/// Always `ready`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsReadyType {
+    #[serde(rename = "ready")]
+    Ready,
+}
+impl WsReadyType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+        }
+    }
+}
+impl std::fmt::Display for WsReadyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsReadyType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "ready" => Ok(Self::Ready),
+            other => Err(format!("`{other}` is not a valid {}", "WsReadyType")),
+        }
+    }
+}
+/// A message from the server on a WebSocket session; `type` says which.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum WsServerMessage {
+    WsReady(WsReady),
+    WsSubscribed(WsSubscribed),
+    WsUnsubscribed(WsUnsubscribed),
+    WsEvent(WsEvent),
+    WsAck(WsAck),
+    WsError(WsError),
+}
+/// Starts delivery of a channel's events.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSubscribe {
+    /// Always `subscribe`.
+    pub r#type: WsSubscribeType,
+    /// The channel to follow.
+    pub channel_id: uuid::Uuid,
+    /// Resume just after this `seq`; without it, delivery starts with the next event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<i64>,
+}
+/// Always `subscribe`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsSubscribeType {
+    #[serde(rename = "subscribe")]
+    Subscribe,
+}
+impl WsSubscribeType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+        }
+    }
+}
+impl std::fmt::Display for WsSubscribeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsSubscribeType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "subscribe" => Ok(Self::Subscribe),
+            other => Err(format!("`{other}` is not a valid {}", "WsSubscribeType")),
+        }
+    }
+}
+/// Delivery of a channel's events has started.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WsSubscribed {
+    /// Always `subscribed`.
+    pub r#type: WsSubscribedType,
+    /// The channel.
+    pub channel_id: uuid::Uuid,
+    /// Events after this `seq` follow.
+    pub last_event_id: i64,
+}
+/// Always `subscribed`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsSubscribedType {
+    #[serde(rename = "subscribed")]
+    Subscribed,
+}
+impl WsSubscribedType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Subscribed => "subscribed",
+        }
+    }
+}
+impl std::fmt::Display for WsSubscribedType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsSubscribedType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "subscribed" => Ok(Self::Subscribed),
+            other => Err(format!("`{other}` is not a valid {}", "WsSubscribedType")),
+        }
+    }
+}
+/// Stops delivery of a channel's events.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsUnsubscribe {
+    /// Always `unsubscribe`.
+    pub r#type: WsUnsubscribeType,
+    /// The channel to stop following.
+    pub channel_id: uuid::Uuid,
+}
+/// Always `unsubscribe`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsUnsubscribeType {
+    #[serde(rename = "unsubscribe")]
+    Unsubscribe,
+}
+impl WsUnsubscribeType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsubscribe => "unsubscribe",
+        }
+    }
+}
+impl std::fmt::Display for WsUnsubscribeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsUnsubscribeType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "unsubscribe" => Ok(Self::Unsubscribe),
+            other => Err(format!("`{other}` is not a valid {}", "WsUnsubscribeType")),
+        }
+    }
+}
+/// Delivery of a channel's events has stopped, on request or because the channel is gone or no longer visible.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WsUnsubscribed {
+    /// Always `unsubscribed`.
+    pub r#type: WsUnsubscribedType,
+    /// The channel.
+    pub channel_id: uuid::Uuid,
+}
+/// Always `unsubscribed`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize
+)]
+pub enum WsUnsubscribedType {
+    #[serde(rename = "unsubscribed")]
+    Unsubscribed,
+}
+impl WsUnsubscribedType {
+    /// The value as it appears on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+impl std::fmt::Display for WsUnsubscribedType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for WsUnsubscribedType {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "unsubscribed" => Ok(Self::Unsubscribed),
+            other => Err(format!("`{other}` is not a valid {}", "WsUnsubscribedType")),
+        }
+    }
+}
 /// Every operation of this version, in spec order.
 pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
     crate::runtime::OperationInfo {
@@ -480,6 +1365,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[],
         rate_limit: "auth",
+        produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
@@ -491,6 +1377,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[],
         rate_limit: "auth",
+        produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
@@ -502,6 +1389,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[],
         rate_limit: "auth",
+        produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
     crate::runtime::OperationInfo {
@@ -513,6 +1401,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -524,6 +1413,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -535,6 +1425,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -546,6 +1437,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -557,6 +1449,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -568,6 +1461,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -579,6 +1473,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -590,6 +1485,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -601,6 +1497,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -612,6 +1509,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -623,6 +1521,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -634,6 +1533,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -645,6 +1545,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -656,6 +1557,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -667,6 +1569,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -678,6 +1581,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -689,6 +1593,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -700,6 +1605,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -711,6 +1617,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &["application/json"],
         extensions: &[],
     },
     crate::runtime::OperationInfo {
@@ -722,7 +1629,32 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
         rate_limit: "default",
+        produces: &[],
         extensions: &[],
+    },
+    crate::runtime::OperationInfo {
+        operation_id: "streamChannelEvents",
+        method: "GET",
+        route: "/api/v2/channels/{channel_id}/events",
+        summary: "Follow a channel's events",
+        tags: &["events"],
+        deprecated: false,
+        security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        rate_limit: "default",
+        produces: &["text/event-stream"],
+        extensions: &[],
+    },
+    crate::runtime::OperationInfo {
+        operation_id: "connectWebSocket",
+        method: "GET",
+        route: "/api/v2/ws",
+        summary: "Open a WebSocket session",
+        tags: &["events"],
+        deprecated: false,
+        security: &[&[], &["bearerAuth"]],
+        rate_limit: "default",
+        produces: &[],
+        extensions: &[("x-dropshot-websocket", "{}")],
     },
 ];
 /// The security schemes this version declares.
@@ -738,6 +1670,10 @@ pub static SECURITY_SCHEMES: &[crate::runtime::SecurityScheme] = &[
 ];
 /// Headers sent with a fixed value on every response of this version.
 pub static CONSTANT_HEADERS: &[(&str, &str)] = &[];
+/// JSON Schema of `WsClientMessage` documents (`x-charter-validate`).
+pub static WS_CLIENT_MESSAGE_SCHEMA: crate::runtime::Schema = crate::runtime::Schema::new(
+    r#"{"oneOf":[{"type":"object","additionalProperties":false,"required":["type","token"],"properties":{"type":{"type":"string","enum":["auth"]},"token":{"type":"string","minLength":1,"maxLength":4096}}},{"type":"object","additionalProperties":false,"required":["type","channel_id"],"properties":{"type":{"type":"string","enum":["subscribe"]},"channel_id":{"type":"string","format":"uuid"},"last_event_id":{"type":"integer","minimum":0,"maximum":9223372036854775807}}},{"type":"object","additionalProperties":false,"required":["type","channel_id"],"properties":{"type":{"type":"string","enum":["unsubscribe"]},"channel_id":{"type":"string","format":"uuid"}}},{"type":"object","additionalProperties":false,"required":["type","request_id","channel_id","body"],"properties":{"type":{"type":"string","enum":["post"]},"request_id":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[A-Za-z0-9._~-]+$"},"channel_id":{"type":"string","format":"uuid"},"body":{"type":"string","minLength":1,"maxLength":4000,"pattern":"^[^\\x00]*$"}}}]}"#,
+);
 /// JSON Schema of the `register` request body.
 static REGISTER_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["email","password","full_name"],"properties":{"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128},"full_name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"}}}"#,
@@ -1884,6 +2820,124 @@ impl axum::response::IntoResponse for DeleteMessageResponse {
         }
     }
 }
+/// Path parameters of `streamChannelEvents`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamChannelEventsPath {
+    /// Id of the channel.
+    pub channel_id: uuid::Uuid,
+}
+impl StreamChannelEventsPath {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Path,
+                "channel_id",
+                "channel_id",
+                crate::runtime::ParamKind::String,
+            )
+            .format(crate::runtime::ParamFormat::Uuid);
+        let channel_id = crate::runtime::required::<
+            uuid::Uuid,
+        >(source, &CHANNEL_ID, violations);
+        Some(Self { channel_id: channel_id? })
+    }
+}
+/// Header parameters of `streamChannelEvents`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamChannelEventsHeaders {
+    /// The `id` (a `seq`) of the last event received; the stream resumes
+    /// just after it. A value beyond the channel's latest event resumes
+    /// from the latest event.
+    pub last_event_id: Option<i64>,
+}
+impl StreamChannelEventsHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static LAST_EVENT_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "Last-Event-ID",
+                "last-event-id",
+                crate::runtime::ParamKind::Integer,
+            )
+            .minimum(0.0, false);
+        let last_event_id = crate::runtime::optional::<
+            i64,
+        >(source, &LAST_EVENT_ID, violations);
+        Some(Self {
+            last_event_id: last_event_id?,
+        })
+    }
+}
+/// The responses of `streamChannelEvents` other than problems.
+#[derive(Debug)]
+pub enum StreamChannelEventsResponse {
+    /// 200: The event stream. Each event's `data` is one `ChannelEvent`
+    /// document (JSON on a single line).
+    Ok { body: crate::runtime::EventStream },
+}
+impl axum::response::IntoResponse for StreamChannelEventsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Ok { body } => {
+                crate::runtime::event_stream_response(axum::http::StatusCode::OK, body)
+            }
+        }
+    }
+}
+/// Header parameters of `connectWebSocket`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectWebSocketHeaders {
+    /// Offered subprotocols, comma-separated: `charter.v2`, optionally
+    /// with `charter.bearer.<access token>`.
+    pub sec_web_socket_protocol: Option<String>,
+}
+impl ConnectWebSocketHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl crate::runtime::ParamSource,
+        violations: &mut Vec<crate::runtime::Violation>,
+    ) -> Option<Self> {
+        static SEC_WEB_SOCKET_PROTOCOL: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
+                crate::runtime::Location::Header,
+                "Sec-WebSocket-Protocol",
+                "sec-websocket-protocol",
+                crate::runtime::ParamKind::String,
+            )
+            .max_length(8192);
+        let sec_web_socket_protocol = crate::runtime::optional::<
+            String,
+        >(source, &SEC_WEB_SOCKET_PROTOCOL, violations);
+        Some(Self {
+            sec_web_socket_protocol: sec_web_socket_protocol?,
+        })
+    }
+}
+/// The responses of `connectWebSocket` other than problems.
+#[derive(Debug)]
+pub enum ConnectWebSocketResponse {
+    /// 101: Switching to the WebSocket protocol. Messages from the client are
+    /// `WsClientMessage` documents; messages from the server are
+    /// `WsServerMessage` documents.
+    SwitchingProtocols { body: crate::runtime::WebSocketAccept },
+}
+impl axum::response::IntoResponse for ConnectWebSocketResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::SwitchingProtocols { body } => {
+                axum::response::IntoResponse::into_response(body)
+            }
+        }
+    }
+}
 /// The operations of this version. The router has already authenticated
 /// and validated a request when one of these methods is called.
 pub trait Api: crate::runtime::Authenticator {
@@ -2286,6 +3340,81 @@ pub trait Api: crate::runtime::Authenticator {
     ) -> impl std::future::Future<
         Output = Result<DeleteMessageResponse, crate::runtime::Problem>,
     > + Send;
+    /// Follow a channel's events
+    ///
+    /// `GET /api/v2/channels/{channel_id}/events` (`streamChannelEvents`)
+    ///
+    /// Streams the channel's events as server-sent events
+    /// (`text/event-stream`): messages posted and deleted, channel changes,
+    /// members added and removed, and the channel's deletion. Anyone may
+    /// follow a public channel; a private channel may be followed by its
+    /// members only and is 404 to everyone else. Callable with a bearer token
+    /// or an API key (scope `read` suffices).
+    ///
+    /// Each event is sent as `id: <seq>`, `event: <type>` and one `data:`
+    /// line holding a `ChannelEvent` document. `seq` numbers the channel's
+    /// events 1, 2, 3, ... without gaps. A client that reconnects with
+    /// `Last-Event-ID: <seq>` receives every later event exactly once, in
+    /// order, then the live stream; without it the stream starts with events
+    /// that happen after the connection. The stream opens with a `retry:`
+    /// field advertising a reconnection delay and carries a keep-alive comment
+    /// whenever it has been idle for a while (15 seconds unless configured
+    /// otherwise).
+    ///
+    /// The stream ends after the channel's `channel.deleted` event, and after
+    /// a `member.removed` event for the follower when the channel is private
+    /// (a removed member stops receiving a private channel).
+    fn stream_channel_events(
+        &self,
+        ctx: &crate::runtime::RequestContext,
+        auth: Self::Principal,
+        path: StreamChannelEventsPath,
+        headers: StreamChannelEventsHeaders,
+    ) -> impl std::future::Future<
+        Output = Result<StreamChannelEventsResponse, crate::runtime::Problem>,
+    > + Send;
+    /// Open a WebSocket session
+    ///
+    /// `GET /api/v2/ws` (`connectWebSocket`)
+    ///
+    /// Upgrades the connection to a WebSocket session that carries JSON text
+    /// messages: the client sends `WsClientMessage` documents and the server
+    /// sends `WsServerMessage` documents.
+    ///
+    /// **Authentication.** Send the bearer access token in the
+    /// `Sec-WebSocket-Protocol` request header as the subprotocol
+    /// `charter.bearer.<token>` next to `charter.v2` (the server selects
+    /// `charter.v2` and never echoes the token), or in an
+    /// `Authorization: Bearer` header, or as the first message
+    /// (`{"type": "auth", "token": "..."}`) within 10 seconds of opening the
+    /// session. Tokens are never accepted in the query string. The server
+    /// answers a successful authentication with a `ready` message. A browser
+    /// `Origin` must be in the server's allowed origins (403 otherwise).
+    ///
+    /// **Messages.** `subscribe` starts delivery of a channel's events (from
+    /// just after `last_event_id` when given, with no gap and no duplicate),
+    /// `unsubscribe` stops it, and `post` posts a message and is
+    /// acknowledged with an `ack` carrying the client's `request_id`. Access
+    /// is checked on every message: a refused request gets an `error`
+    /// message with a problem document. A subscription ends with an
+    /// `unsubscribed` message when the channel is deleted or the subscriber
+    /// loses access to it.
+    ///
+    /// **Limits.** A message over 64 KiB closes the session with code 1009.
+    /// The server pings every 20 seconds and closes a session that has sent
+    /// nothing for 60 seconds. A client that does not read its messages is
+    /// disconnected once its outbound queue is full. Revoking the session's
+    /// token (logout, password change) closes it with code 1008; a server
+    /// shutting down closes it with code 1001.
+    fn connect_web_socket(
+        &self,
+        ctx: &crate::runtime::RequestContext,
+        auth: Option<Self::Principal>,
+        headers: ConnectWebSocketHeaders,
+        upgrade: crate::runtime::WebSocketUpgrade,
+    ) -> impl std::future::Future<
+        Output = Result<ConnectWebSocketResponse, crate::runtime::Problem>,
+    > + Send;
 }
 /// Routes every operation of this version to `api`.
 pub fn router<A: Api>(api: A) -> axum::Router {
@@ -2338,11 +3467,17 @@ pub fn router<A: Api>(api: A) -> axum::Router {
             "/api/v2/channels/{channel_id}/messages/{message_id}",
             axum::routing::delete(handle_delete_message::<A>),
         )
+        .route(
+            "/api/v2/channels/{channel_id}/events",
+            axum::routing::get(handle_stream_channel_events::<A>),
+        )
+        .route("/api/v2/ws", axum::routing::get(handle_connect_web_socket::<A>))
         .with_state(api)
 }
 /// Compiles every request schema and parameter pattern, so one the
 /// validator rejects fails at startup rather than on a request.
 pub fn check_schemas() -> Result<(), String> {
+    WS_CLIENT_MESSAGE_SCHEMA.check()?;
     REGISTER_BODY.check()?;
     LOGIN_BODY.check()?;
     REFRESH_TOKEN_BODY.check()?;
@@ -3215,6 +4350,82 @@ async fn handle_delete_message<A: Api>(
         return ctx.problem(crate::runtime::Problem::validation(violations));
     };
     match api.delete_message(&ctx, auth, path).await {
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
+        Err(problem) => ctx.problem(problem),
+    }
+}
+/// Serves `GET /api/v2/channels/{channel_id}/events` (`streamChannelEvents`).
+async fn handle_stream_channel_events<A: Api>(
+    axum::extract::State(api): axum::extract::State<A>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, _body) = request.into_parts();
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[23], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
+    let auth = match crate::runtime::require_auth(
+            &api,
+            &ctx,
+            &parts.headers,
+            SECURITY_SCHEMES,
+        )
+        .await
+    {
+        Ok(principal) => principal,
+        Err(problem) => return ctx.problem(problem),
+    };
+    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+        return ctx.problem(problem);
+    }
+    let mut violations = Vec::new();
+    let path = StreamChannelEventsPath::extract(
+        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
+        &mut violations,
+    );
+    let headers = StreamChannelEventsHeaders::extract(&parts.headers, &mut violations);
+    let (Some(path), Some(headers)) = (path, headers) else {
+        return ctx.problem(crate::runtime::Problem::validation(violations));
+    };
+    match api.stream_channel_events(&ctx, auth, path, headers).await {
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
+        Err(problem) => ctx.problem(problem),
+    }
+}
+/// Serves `GET /api/v2/ws` (`connectWebSocket`).
+async fn handle_connect_web_socket<A: Api>(
+    axum::extract::State(api): axum::extract::State<A>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (mut parts, _body) = request.into_parts();
+    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[24], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts) {
+        return ctx.problem(problem);
+    }
+    let auth = match crate::runtime::optional_auth(
+            &api,
+            &ctx,
+            &parts.headers,
+            SECURITY_SCHEMES,
+        )
+        .await
+    {
+        Ok(principal) => principal,
+        Err(problem) => return ctx.problem(problem),
+    };
+    if let Some(Err(problem)) = auth.as_ref().map(|p| api.admit_principal(&ctx, p)) {
+        return ctx.problem(problem);
+    }
+    let mut violations = Vec::new();
+    let headers = ConnectWebSocketHeaders::extract(&parts.headers, &mut violations);
+    let Some(headers) = headers else {
+        return ctx.problem(crate::runtime::Problem::validation(violations));
+    };
+    let upgrade = match crate::runtime::WebSocketUpgrade::from_parts(&mut parts).await {
+        Ok(upgrade) => upgrade,
+        Err(problem) => return ctx.problem(problem),
+    };
+    match api.connect_web_socket(&ctx, auth, headers, upgrade).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
         Err(problem) => ctx.problem(problem),
     }

@@ -1,0 +1,647 @@
+//! Live sessions over the channel event log ([`crate::events`]): the SSE
+//! stream of one channel, and WebSocket sessions that subscribe to channels,
+//! post messages and receive events.
+//!
+//! Both follow channels with [`events::follow`], so a client resuming after
+//! the `seq` it saw last gets every later event once, in order. Access is
+//! checked when a stream opens and again when the follower is removed from
+//! the channel; a WebSocket also re-checks its credentials on every message
+//! and every ping.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::api::v2::{WS_CLIENT_MESSAGE_SCHEMA, WsClientMessage};
+use crate::app::App;
+use crate::auth::{CredentialKind, Principal};
+use crate::channels;
+use crate::events::{self, Event, EventKind};
+use crate::runtime::websocket::{CloseFrame, Message, WebSocket};
+use crate::runtime::{EventStream, Problem, SseEvent, WebSocketAccept, WebSocketUpgrade};
+
+/// The subprotocol a WebSocket session speaks.
+pub const PROTOCOL: &str = "charter.v2";
+/// Prefix of the subprotocol entry that carries a bearer token.
+pub const BEARER_PROTOCOL_PREFIX: &str = "charter.bearer.";
+/// Where WebSocket sessions are opened; the `instance` of their problems.
+const WS_PATH: &str = "/api/v2/ws";
+/// The reconnection delay advertised to SSE clients (`retry:`).
+pub const SSE_RETRY: Duration = Duration::from_secs(2);
+
+/// WebSocket close codes (RFC 6455 §7.4.1).
+mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNSUPPORTED: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Keep-alive, ping, timeout and size settings of live sessions.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Idle time after which an SSE stream carries a keep-alive comment.
+    pub sse_keep_alive: Duration,
+    /// How often the server pings a WebSocket client.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket from which nothing (not even a pong) arrived for this
+    /// long is closed.
+    pub ws_idle_timeout: Duration,
+    /// How long an unauthenticated WebSocket may take to send `auth`.
+    pub ws_auth_timeout: Duration,
+    /// Largest WebSocket message accepted; larger closes with 1009.
+    pub ws_max_message_bytes: usize,
+    /// Outbound messages queued per WebSocket; a client that lets the queue
+    /// fill up is disconnected.
+    pub ws_queue: usize,
+    /// Longest one outbound WebSocket frame may take to be written.
+    pub ws_send_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sse_keep_alive: Duration::from_secs(15),
+            ws_ping_interval: Duration::from_secs(20),
+            ws_idle_timeout: Duration::from_secs(60),
+            ws_auth_timeout: Duration::from_secs(10),
+            ws_max_message_bytes: 64 * 1024,
+            ws_queue: 256,
+            ws_send_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Open live connections, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sse: AtomicUsize,
+    pub websocket: AtomicUsize,
+}
+
+/// Counts one open connection while alive.
+struct Open {
+    app: App,
+    websocket: bool,
+}
+
+impl Open {
+    fn new(app: &App, websocket: bool) -> Open {
+        app.live.counter(websocket).fetch_add(1, Ordering::Relaxed);
+        Open {
+            app: app.clone(),
+            websocket,
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.app
+            .live
+            .counter(self.websocket)
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Counters {
+    /// Open SSE streams and WebSocket sessions together.
+    pub fn open(&self) -> usize {
+        self.sse.load(Ordering::Relaxed) + self.websocket.load(Ordering::Relaxed)
+    }
+
+    fn counter(&self, websocket: bool) -> &AtomicUsize {
+        if websocket {
+            &self.websocket
+        } else {
+            &self.sse
+        }
+    }
+}
+
+/// An event as clients see it: a `ChannelEvent` document.
+pub fn event_document(event: &Event) -> Value {
+    json!({
+        "type": event.kind.as_str(),
+        "channel_id": event.channel_id,
+        "seq": event.seq,
+        "created_at": event.created_at,
+        "data": event.data,
+    })
+}
+
+/// Whether `event` removes `viewer` from its channel.
+fn removes(event: &Event, viewer: Uuid) -> bool {
+    event.kind == EventKind::MemberRemoved
+        && event.data.get("user_id").and_then(Value::as_str) == Some(&viewer.to_string())
+}
+
+/// After `event`, whether `viewer` may still follow the channel. Only a
+/// removal of the viewer can change that; the channel's deletion ends the
+/// follower by itself.
+async fn still_visible(app: &App, viewer: Uuid, event: &Event) -> bool {
+    !removes(event, viewer)
+        || channels::visible(app, viewer, event.channel_id)
+            .await
+            .is_ok()
+}
+
+// ---------------------------------------------------------------------------
+// Server-sent events
+
+/// The SSE stream of `channel` for `viewer`: stored events after
+/// `last_event_id`, then live ones; without `last_event_id`, only events
+/// from now on. 404 when the viewer may not see the channel.
+pub async fn channel_stream(
+    app: &App,
+    viewer: Uuid,
+    channel: Uuid,
+    last_event_id: Option<i64>,
+) -> Result<EventStream, Problem> {
+    channels::visible(app, viewer, channel).await?;
+    let after = match last_event_id {
+        Some(seq) => seq,
+        None => events::latest_seq(app, channel).await?,
+    };
+    let follower = events::follow(app, channel, after).await?;
+    struct State {
+        app: App,
+        follower: events::Follower,
+        viewer: Uuid,
+        ended: bool,
+        _open: Open,
+    }
+    let state = State {
+        app: app.clone(),
+        follower,
+        viewer,
+        ended: false,
+        _open: Open::new(app, false),
+    };
+    let stream = futures::stream::unfold(state, |mut state| async move {
+        if state.ended {
+            return None;
+        }
+        let event = tokio::select! {
+            _ = state.app.shutdown.cancelled() => return None,
+            next = state.follower.next() => match next {
+                Ok(Some(event)) => event,
+                // The end of the channel, or a database error: the client
+                // reconnects with Last-Event-ID and is checked again.
+                Ok(None) | Err(_) => return None,
+            },
+        };
+        state.ended = !still_visible(&state.app, state.viewer, &event).await;
+        let sse = SseEvent {
+            id: Some(event.seq.to_string()),
+            event: Some(event.kind.as_str().to_owned()),
+            data: event_document(&event).to_string(),
+        };
+        Some((sse, state))
+    });
+    Ok(EventStream::new(stream)
+        .keep_alive(app.config.live.sse_keep_alive)
+        .retry(SSE_RETRY))
+}
+
+// ---------------------------------------------------------------------------
+// WebSocket
+
+/// Accepts a WebSocket handshake. The client is identified by the
+/// `Authorization` header (`header_principal`) or a `charter.bearer.<token>`
+/// subprotocol; otherwise its first message must be `auth`. A browser's
+/// `Origin` must be one of the configured CORS origins.
+pub async fn accept(
+    app: &App,
+    request_id: &str,
+    upgrade: WebSocketUpgrade,
+    header_principal: Option<Principal>,
+) -> Result<WebSocketAccept, Problem> {
+    if let Some(origin) = upgrade.origin() {
+        let allowed = origin.to_str().is_ok_and(|origin| {
+            app.config
+                .cors_origins
+                .iter()
+                .any(|allowed| allowed == origin.trim_end_matches('/'))
+        });
+        if !allowed {
+            return Err(
+                Problem::new(axum::http::StatusCode::FORBIDDEN, "ORIGIN_NOT_ALLOWED")
+                    .with_detail("WebSocket sessions from this origin are not allowed."),
+            );
+        }
+    }
+    let token = upgrade
+        .requested_protocols()
+        .find_map(|protocol| protocol.strip_prefix(BEARER_PROTOCOL_PREFIX))
+        .map(str::to_owned);
+    let principal = match (header_principal, token) {
+        (Some(principal), _) => Some(principal),
+        (None, Some(token)) => Some(app.bearer_principal(&token).await?),
+        (None, None) => None,
+    };
+    let settings = &app.config.live;
+    let max = settings.ws_max_message_bytes;
+    let app = app.clone();
+    let request_id = request_id.to_owned();
+    Ok(upgrade.accept(
+        |upgrade| {
+            upgrade
+                .protocols([PROTOCOL])
+                .max_message_size(max)
+                .max_frame_size(max)
+                // Small buffers: most sessions are idle most of the time.
+                .read_buffer_size(4 * 1024)
+                .write_buffer_size(0)
+                .max_write_buffer_size(max.saturating_mul(4))
+        },
+        move |socket| run(app, socket, principal, request_id),
+    ))
+}
+
+/// One frame for the writer task.
+enum Outbound {
+    Text(String),
+    Ping,
+    Close(u16, &'static str),
+}
+
+/// The credentials a session acts with.
+struct Identity {
+    principal: Principal,
+}
+
+impl Identity {
+    /// `None` while the credentials hold; otherwise why the session must close.
+    async fn check(&self, app: &App) -> Option<&'static str> {
+        let CredentialKind::AccessToken {
+            session_id,
+            expires_at,
+        } = self.principal.via
+        else {
+            return None;
+        };
+        if chrono::Utc::now().timestamp() >= expires_at {
+            return Some("access token expired");
+        }
+        match crate::users::find_in_session(app, self.principal.user_id, session_id).await {
+            Ok(Some(_)) => None,
+            Ok(None) => Some("access token revoked"),
+            // The database is unavailable: keep the session, check again later.
+            Err(_) => None,
+        }
+    }
+}
+
+struct Session {
+    app: App,
+    identity: Option<Identity>,
+    out: mpsc::Sender<Outbound>,
+    /// Cancelled when the client cannot keep up or the connection failed.
+    dropped: CancellationToken,
+    subscriptions: HashMap<Uuid, tokio::task::JoinHandle<()>>,
+    /// The handshake's request id, quoted by every problem of the session.
+    request_id: String,
+}
+
+async fn run(app: App, socket: WebSocket, principal: Option<Principal>, request_id: String) {
+    let _open = Open::new(&app, true);
+    let settings = app.config.live.clone();
+    let (sink, mut stream) = socket.split();
+    let (out, queue) = mpsc::channel(settings.ws_queue);
+    let dropped = CancellationToken::new();
+    let writer = tokio::spawn(write_frames(
+        sink,
+        queue,
+        settings.ws_send_timeout,
+        dropped.clone(),
+    ));
+    let mut session = Session {
+        app,
+        identity: principal.map(|principal| Identity { principal }),
+        out,
+        dropped: dropped.clone(),
+        subscriptions: HashMap::new(),
+        request_id,
+    };
+    if let Some(identity) = &session.identity {
+        let user_id = identity.principal.user_id;
+        session.send(json!({"type": "ready", "user_id": user_id}));
+    }
+    let closing = session.read(&mut stream, &settings).await;
+    for (_, task) in session.subscriptions.drain() {
+        task.abort();
+    }
+    match closing {
+        Some((code, reason)) if !dropped.is_cancelled() => {
+            // Queue the close frame behind what is already queued; a client
+            // too slow to take it is dropped by the writer's timeout.
+            let _ = session.out.try_send(Outbound::Close(code, reason));
+            drop(session);
+            let _ = tokio::time::timeout(settings.ws_send_timeout * 2, writer).await;
+        }
+        _ => writer.abort(),
+    }
+}
+
+/// Writes queued frames; stops (and marks the session dropped) when a write
+/// fails or takes longer than `send_timeout`.
+async fn write_frames(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outbound>,
+    send_timeout: Duration,
+    dropped: CancellationToken,
+) {
+    while let Some(outbound) = queue.recv().await {
+        let (frame, last) = match outbound {
+            Outbound::Text(text) => (Message::Text(text.into()), false),
+            Outbound::Ping => (Message::Ping(Default::default()), false),
+            Outbound::Close(code, reason) => (
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })),
+                true,
+            ),
+        };
+        match tokio::time::timeout(send_timeout, sink.send(frame)).await {
+            Ok(Ok(())) if !last => {}
+            Ok(Ok(())) => break,
+            Ok(Err(_)) | Err(_) => {
+                dropped.cancel();
+                return;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(send_timeout, sink.close()).await;
+}
+
+impl Session {
+    /// Queues a message; a full queue means the client is not reading, and
+    /// it is dropped rather than buffered without bound.
+    fn send(&self, message: Value) {
+        queue(&self.out, &self.dropped, message);
+    }
+
+    fn error(&self, request_id: Option<&str>, mut problem: Problem) {
+        problem.request_id.clone_from(&self.request_id);
+        problem.instance = Some(WS_PATH.into());
+        let mut message = json!({"type": "error", "problem": &*problem});
+        if let Some(request_id) = request_id {
+            message["request_id"] = json!(request_id);
+        }
+        self.send(message);
+    }
+
+    /// Reads client frames until the session ends; the close code and
+    /// reason to send, if any.
+    async fn read(
+        &mut self,
+        stream: &mut futures::stream::SplitStream<WebSocket>,
+        settings: &Settings,
+    ) -> Option<(u16, &'static str)> {
+        let app = self.app.clone();
+        let auth_deadline = tokio::time::Instant::now() + settings.ws_auth_timeout;
+        let mut ping = tokio::time::interval(settings.ws_ping_interval);
+        ping.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = app.shutdown.cancelled() => return Some((close::GOING_AWAY, "server shutting down")),
+                _ = self.dropped.cancelled() => return None,
+                _ = tokio::time::sleep_until(auth_deadline), if self.identity.is_none() => {
+                    return Some((close::POLICY, "authentication required"));
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= settings.ws_idle_timeout {
+                        return Some((close::NORMAL, "idle timeout"));
+                    }
+                    if let Some(identity) = &self.identity
+                        && let Some(reason) = identity.check(&app).await
+                    {
+                        return Some((close::POLICY, reason));
+                    }
+                    if self.out.try_send(Outbound::Ping).is_err() {
+                        self.dropped.cancel();
+                    }
+                }
+                frame = stream.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match frame {
+                        None => return None,
+                        Some(Err(error)) => {
+                            return is_capacity_error(&error)
+                                .then_some((close::TOO_BIG, "message too big"));
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(closing) = self.handle(text.as_str()).await {
+                                return Some(closing);
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            return Some((close::UNSUPPORTED, "text messages only"));
+                        }
+                        Some(Ok(Message::Close(_))) => return Some((close::NORMAL, "")),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one client message; `Some` when the session must close.
+    async fn handle(&mut self, text: &str) -> Option<(u16, &'static str)> {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                self.error(
+                    None,
+                    Problem::bad_request(
+                        "MALFORMED_JSON",
+                        format!("The message is not valid JSON: {error}."),
+                    ),
+                );
+                return None;
+            }
+        };
+        let request_id = value
+            .get("request_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let message = match parse_message(&value) {
+            Ok(message) => message,
+            Err(problem) => {
+                self.error(request_id.as_deref(), problem);
+                return None;
+            }
+        };
+        // Every message is authorized afresh: the session's credentials
+        // first, then the message's own target.
+        let principal = match (&self.identity, message) {
+            (_, WsClientMessage::WsAuth(auth)) => return self.authenticate(&auth.token).await,
+            (None, _) => return Some((close::POLICY, "authentication required")),
+            (Some(identity), message) => {
+                if let Some(reason) = identity.check(&self.app).await {
+                    return Some((close::POLICY, reason));
+                }
+                (identity.principal.clone(), message)
+            }
+        };
+        match principal {
+            (principal, WsClientMessage::WsSubscribe(subscribe)) => {
+                let channel = subscribe.channel_id;
+                match self
+                    .subscribe(&principal, channel, subscribe.last_event_id)
+                    .await
+                {
+                    Ok(after) => self.send(json!({
+                        "type": "subscribed", "channel_id": channel, "last_event_id": after,
+                    })),
+                    Err(problem) => self.error(None, problem),
+                }
+            }
+            (_, WsClientMessage::WsUnsubscribe(unsubscribe)) => {
+                let channel = unsubscribe.channel_id;
+                if let Some(task) = self.subscriptions.remove(&channel) {
+                    task.abort();
+                }
+                self.send(json!({"type": "unsubscribed", "channel_id": channel}));
+            }
+            (principal, WsClientMessage::WsPost(post)) => {
+                let posted = async {
+                    let channel =
+                        channels::visible(&self.app, principal.user_id, post.channel_id).await?;
+                    crate::messages::create(
+                        &self.app,
+                        channel.id,
+                        principal.user_id,
+                        &post.body,
+                        None,
+                    )
+                    .await
+                }
+                .await;
+                match posted {
+                    Ok(row) => self.send(json!({
+                        "type": "ack",
+                        "request_id": post.request_id,
+                        "message": crate::http::message_model(&row),
+                    })),
+                    Err(problem) => self.error(Some(&post.request_id), problem),
+                }
+            }
+            (_, WsClientMessage::WsAuth(_)) => unreachable!("handled above"),
+        }
+        None
+    }
+
+    /// `auth`: identifies an unauthenticated session, or renews the
+    /// credentials of an authenticated one (same user only).
+    async fn authenticate(&mut self, token: &str) -> Option<(u16, &'static str)> {
+        let principal = match self.app.bearer_principal(token).await {
+            Ok(principal) => principal,
+            Err(_) if self.identity.is_none() => {
+                return Some((close::POLICY, "invalid access token"));
+            }
+            Err(problem) => {
+                self.error(None, problem);
+                return None;
+            }
+        };
+        if let Some(identity) = &self.identity
+            && identity.principal.user_id != principal.user_id
+        {
+            return Some((close::POLICY, "a session cannot change users"));
+        }
+        let user_id = principal.user_id;
+        self.identity = Some(Identity { principal });
+        self.send(json!({"type": "ready", "user_id": user_id}));
+        None
+    }
+
+    /// Starts following `channel`; the seq delivery starts after.
+    async fn subscribe(
+        &mut self,
+        principal: &Principal,
+        channel: Uuid,
+        last_event_id: Option<i64>,
+    ) -> Result<i64, Problem> {
+        channels::visible(&self.app, principal.user_id, channel).await?;
+        let after = match last_event_id {
+            Some(seq) => seq,
+            None => events::latest_seq(&self.app, channel).await?,
+        };
+        let mut follower = events::follow(&self.app, channel, after).await?;
+        let start = follower.cursor();
+        let app = self.app.clone();
+        let out = self.out.clone();
+        let dropped = self.dropped.clone();
+        let viewer = principal.user_id;
+        let task = tokio::spawn(async move {
+            loop {
+                let event = match follower.next().await {
+                    Ok(Some(event)) => event,
+                    Ok(None) | Err(_) => break,
+                };
+                queue(
+                    &out,
+                    &dropped,
+                    json!({"type": "event", "event": event_document(&event)}),
+                );
+                if event.kind == EventKind::ChannelDeleted
+                    || !still_visible(&app, viewer, &event).await
+                {
+                    break;
+                }
+            }
+            queue(
+                &out,
+                &dropped,
+                json!({"type": "unsubscribed", "channel_id": channel}),
+            );
+        });
+        if let Some(previous) = self.subscriptions.insert(channel, task) {
+            previous.abort();
+        }
+        Ok(start)
+    }
+}
+
+fn queue(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: Value) {
+    if out.try_send(Outbound::Text(message.to_string())).is_err() {
+        dropped.cancel();
+    }
+}
+
+/// A client message checked against the spec's `WsClientMessage` schema.
+fn parse_message(value: &Value) -> Result<WsClientMessage, Problem> {
+    let violations = WS_CLIENT_MESSAGE_SCHEMA.violations(value)?;
+    if !violations.is_empty() {
+        return Err(Problem::validation(violations));
+    }
+    serde_json::from_value(value.clone()).map_err(|error| {
+        Problem::unprocessable(
+            "VALIDATION_FAILED",
+            format!("The message is not a WsClientMessage: {error}."),
+        )
+    })
+}
+
+fn is_capacity_error(error: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(tungstenite) = cause.downcast_ref::<tungstenite::Error>() {
+            return matches!(tungstenite, tungstenite::Error::Capacity(_));
+        }
+        source = cause.source();
+    }
+    false
+}
