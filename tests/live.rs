@@ -564,6 +564,37 @@ contract_test!(
 );
 
 contract_test!(
+    a_silent_websocket_client_is_closed_after_the_idle_timeout,
+    config = |config| {
+        config.live.ws_ping_interval = Duration::from_millis(100);
+        config.live.ws_idle_timeout = Duration::from_millis(400);
+    },
+    |server| {
+        let alice = server.user("Alice").await;
+        let mut session = Session::connect(&server.anonymous(), &alice.access_token)
+            .await
+            .expect("connect");
+        // Reading answers the server's pings: the session stays open.
+        let open_for = tokio::time::Instant::now() + Duration::from_millis(1200);
+        while tokio::time::Instant::now() < open_for {
+            let _ = tokio::time::timeout(Duration::from_millis(100), session.socket().next()).await;
+        }
+        assert_eq!(server.app.live.websocket.load(Ordering::Relaxed), 1);
+        // Silent (no pongs): closed once the idle timeout passes. (The
+        // client, reading only now, may first fail to answer queued pings on
+        // the closed connection, so it sees either the close frame or the end.)
+        wait_until("the idle session was closed", || {
+            server.app.live.websocket.load(Ordering::Relaxed) == 0
+        })
+        .await;
+        let end = tokio::time::timeout(WAIT, session.closed())
+            .await
+            .expect("in time");
+        assert!(end.as_ref().is_none_or(|closed| closed.code == 1000), "{end:?}");
+    }
+);
+
+contract_test!(
     a_websocket_client_that_does_not_read_is_dropped,
     config = |config| config.live.ws_queue = 8,
     |server| {
