@@ -590,7 +590,10 @@ contract_test!(
         let end = tokio::time::timeout(WAIT, session.closed())
             .await
             .expect("in time");
-        assert!(end.as_ref().is_none_or(|closed| closed.code == 1000), "{end:?}");
+        assert!(
+            end.as_ref().is_none_or(|closed| closed.code == 1000),
+            "{end:?}"
+        );
     }
 );
 
