@@ -298,30 +298,13 @@ pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<Membe
 /// Removes a member (never the owner), recording `member.removed`; `false`
 /// when `user` was not a (removable) member.
 pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool, Problem> {
-    let publisher = app.events.publisher(channel);
-    let event = on_db!(&app.db, pool => async {
-        let mut tx = pool.begin().await?;
-        // The channel's row first (see the lock order in `events`).
-        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let removed = sqlx::query(
-            "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'")
-            .bind(channel)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed != 1 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let event = events::record(&mut *tx, channel, seq, EventKind::MemberRemoved, events::member_removed(channel, user)).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(Some(event))
-    }.await)?;
-    let removed = event.is_some();
-    publisher.publish(event);
-    Ok(removed)
+    events::delete_recorded(
+        app,
+        channel,
+        "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'",
+        (channel, user),
+        EventKind::MemberRemoved,
+        events::member_removed(channel, user),
+    )
+    .await
 }

@@ -69,7 +69,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -155,22 +155,77 @@ impl FromStr for EventKind {
     }
 }
 
-/// One recorded change of a channel.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// One recorded change of a channel. Cheap to clone: every live subscriber
+/// gets a clone, sharing the payload and the rendered document.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub channel_id: Uuid,
     /// Position in the channel's log: 1, 2, 3, ... without gaps.
     pub seq: i64,
     pub kind: EventKind,
     /// The payload; its shape per kind is in the module documentation.
-    pub data: Value,
+    pub data: Arc<Value>,
     pub created_at: DateTime<Utc>,
+    document: Document,
+}
+
+/// An event's client document, rendered on first use and shared by clones.
+#[derive(Clone, Default)]
+struct Document(Arc<OnceLock<Arc<str>>>);
+
+/// A cache of what the other fields say: not part of an event's identity.
+impl PartialEq for Document {
+    fn eq(&self, _: &Document) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Document")
+    }
 }
 
 /// An event row as stored.
 type StoredEvent = (Uuid, i64, String, String, DateTime<Utc>);
 
 impl Event {
+    fn new(
+        channel_id: Uuid,
+        seq: i64,
+        kind: EventKind,
+        data: Value,
+        created_at: DateTime<Utc>,
+    ) -> Event {
+        Event {
+            channel_id,
+            seq,
+            kind,
+            data: Arc::new(data),
+            created_at,
+            document: Document::default(),
+        }
+    }
+
+    /// The event as clients see it, a `ChannelEvent` document (JSON text),
+    /// rendered once however many subscribers send it.
+    pub fn document(&self) -> Arc<str> {
+        self.document
+            .0
+            .get_or_init(|| {
+                json!({
+                    "type": self.kind.as_str(),
+                    "channel_id": self.channel_id,
+                    "seq": self.seq,
+                    "created_at": self.created_at,
+                    "data": &*self.data,
+                })
+                .to_string()
+                .into()
+            })
+            .clone()
+    }
+
     fn from_stored(
         (channel_id, seq, kind, payload, created_at): StoredEvent,
     ) -> Result<Event, Problem> {
@@ -179,13 +234,7 @@ impl Event {
             .map_err(|e| crate::error::internal("stored event kind", e))?;
         let data = serde_json::from_str(&payload)
             .map_err(|e| crate::error::internal("stored event payload", e))?;
-        Ok(Event {
-            channel_id,
-            seq,
-            kind,
-            data,
-            created_at,
-        })
+        Ok(Event::new(channel_id, seq, kind, data, created_at))
     }
 }
 
@@ -370,15 +419,49 @@ pub(crate) async fn record<C: EventLog>(
     kind: EventKind,
     data: Value,
 ) -> Result<Event, sqlx::Error> {
-    let event = Event {
-        channel_id: channel,
-        seq,
-        kind,
-        data,
-        created_at: now(),
-    };
+    let event = Event::new(channel, seq, kind, data, now());
     conn.record_event(&event).await?;
     Ok(event)
+}
+
+/// Deletes one row of `channel` (`delete` binds `first` then `second`) and
+/// records `kind` with `data` in the same transaction, then publishes the
+/// event. `false`, recording nothing, when the channel is gone or the
+/// statement deleted no row (deleted meanwhile: that deletion recorded the
+/// event).
+pub(crate) async fn delete_recorded(
+    app: &App,
+    channel: Uuid,
+    delete: &'static str,
+    (first, second): (Uuid, Uuid),
+    kind: EventKind,
+    data: Value,
+) -> Result<bool, Problem> {
+    let publisher = app.events.publisher(channel);
+    let event = on_db!(&app.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order above).
+        let Some(seq) = reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let deleted = sqlx::query(delete)
+            .bind(first)
+            .bind(second)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let event = record(&mut *tx, channel, seq, kind, data).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(event))
+    }.await)?;
+    let deleted = event.is_some();
+    publisher.publish(event);
+    Ok(deleted)
 }
 
 /// [`reserve`] then [`record`], for a channel whose row the transaction

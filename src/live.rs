@@ -126,17 +126,6 @@ impl Counters {
     }
 }
 
-/// An event as clients see it: a `ChannelEvent` document.
-pub fn event_document(event: &Event) -> Value {
-    json!({
-        "type": event.kind.as_str(),
-        "channel_id": event.channel_id,
-        "seq": event.seq,
-        "created_at": event.created_at,
-        "data": event.data,
-    })
-}
-
 /// Whether `event` removes `viewer` from its channel.
 fn removes(event: &Event, viewer: Uuid) -> bool {
     event.kind == EventKind::MemberRemoved
@@ -153,6 +142,22 @@ async fn still_visible(app: &App, viewer: Uuid, event: &Event) -> bool {
             .is_ok()
 }
 
+/// Follows `channel` for `viewer` (404 when it may not see it) from just
+/// after `last_event_id`, or from now on without one.
+async fn follow_visible(
+    app: &App,
+    viewer: Uuid,
+    channel: Uuid,
+    last_event_id: Option<i64>,
+) -> Result<events::Follower, Problem> {
+    channels::visible(app, viewer, channel).await?;
+    let after = match last_event_id {
+        Some(seq) => seq,
+        None => events::latest_seq(app, channel).await?,
+    };
+    events::follow(app, channel, after).await
+}
+
 // ---------------------------------------------------------------------------
 // Server-sent events
 
@@ -165,12 +170,7 @@ pub async fn channel_stream(
     channel: Uuid,
     last_event_id: Option<i64>,
 ) -> Result<EventStream, Problem> {
-    channels::visible(app, viewer, channel).await?;
-    let after = match last_event_id {
-        Some(seq) => seq,
-        None => events::latest_seq(app, channel).await?,
-    };
-    let follower = events::follow(app, channel, after).await?;
+    let follower = follow_visible(app, viewer, channel, last_event_id).await?;
     struct State {
         app: App,
         follower: events::Follower,
@@ -202,7 +202,7 @@ pub async fn channel_stream(
         let sse = SseEvent {
             id: Some(event.seq.to_string()),
             event: Some(event.kind.as_str().to_owned()),
-            data: event_document(&event).to_string(),
+            data: event.document().to_string(),
         };
         Some((sse, state))
     });
@@ -225,12 +225,13 @@ pub async fn accept(
     header_principal: Option<Principal>,
 ) -> Result<WebSocketAccept, Problem> {
     if let Some(origin) = upgrade.origin() {
-        let allowed = origin.to_str().is_ok_and(|origin| {
-            app.config
-                .cors_origins
-                .iter()
-                .any(|allowed| allowed == origin.trim_end_matches('/'))
-        });
+        // The configured origins are kept without a trailing slash, as
+        // browsers send them.
+        let allowed = app
+            .config
+            .cors_origins
+            .iter()
+            .any(|allowed| allowed.as_bytes() == origin.as_bytes());
         if !allowed {
             return Err(
                 Problem::new(axum::http::StatusCode::FORBIDDEN, "ORIGIN_NOT_ALLOWED")
@@ -273,36 +274,31 @@ enum Outbound {
     Close(u16, &'static str),
 }
 
-/// The credentials a session acts with.
-struct Identity {
-    principal: Principal,
-}
-
-impl Identity {
-    /// `None` while the credentials hold; otherwise why the session must close.
-    async fn check(&self, app: &App) -> Option<&'static str> {
-        let CredentialKind::AccessToken {
-            session_id,
-            expires_at,
-        } = self.principal.via
-        else {
-            return None;
-        };
-        if chrono::Utc::now().timestamp() >= expires_at {
-            return Some("access token expired");
-        }
-        match crate::users::find_in_session(app, self.principal.user_id, session_id).await {
-            Ok(Some(_)) => None,
-            Ok(None) => Some("access token revoked"),
-            // The database is unavailable: keep the session, check again later.
-            Err(_) => None,
-        }
+/// `None` while the credentials a session acts with hold; otherwise why
+/// the session must close.
+async fn credentials_lapsed(app: &App, principal: &Principal) -> Option<&'static str> {
+    let CredentialKind::AccessToken {
+        session_id,
+        expires_at,
+    } = principal.via
+    else {
+        return None;
+    };
+    if chrono::Utc::now().timestamp() >= expires_at {
+        return Some("access token expired");
+    }
+    match crate::users::find_in_session(app, principal.user_id, session_id).await {
+        Ok(Some(_)) => None,
+        Ok(None) => Some("access token revoked"),
+        // The database is unavailable: keep the session, check again later.
+        Err(_) => None,
     }
 }
 
 struct Session {
     app: App,
-    identity: Option<Identity>,
+    /// Who the session acts for, once authenticated.
+    principal: Option<Principal>,
     out: mpsc::Sender<Outbound>,
     /// Cancelled when the client cannot keep up or the connection failed.
     dropped: CancellationToken,
@@ -325,15 +321,14 @@ async fn run(app: App, socket: WebSocket, principal: Option<Principal>, request_
     ));
     let mut session = Session {
         app,
-        identity: principal.map(|principal| Identity { principal }),
+        principal,
         out,
         dropped: dropped.clone(),
         subscriptions: HashMap::new(),
         request_id,
     };
-    if let Some(identity) = &session.identity {
-        let user_id = identity.principal.user_id;
-        session.send(json!({"type": "ready", "user_id": user_id}));
+    if let Some(principal) = &session.principal {
+        session.send(json!({"type": "ready", "user_id": principal.user_id}));
     }
     let closing = session.read(&mut stream, &settings).await;
     for (_, task) in session.subscriptions.drain() {
@@ -416,15 +411,15 @@ impl Session {
             tokio::select! {
                 _ = app.shutdown.cancelled() => return Some((close::GOING_AWAY, "server shutting down")),
                 _ = self.dropped.cancelled() => return None,
-                _ = tokio::time::sleep_until(auth_deadline), if self.identity.is_none() => {
+                _ = tokio::time::sleep_until(auth_deadline), if self.principal.is_none() => {
                     return Some((close::POLICY, "authentication required"));
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= settings.ws_idle_timeout {
                         return Some((close::NORMAL, "idle timeout"));
                     }
-                    if let Some(identity) = &self.identity
-                        && let Some(reason) = identity.check(&app).await
+                    if let Some(principal) = &self.principal
+                        && let Some(reason) = credentials_lapsed(&app, principal).await
                     {
                         return Some((close::POLICY, reason));
                     }
@@ -484,18 +479,16 @@ impl Session {
         };
         // Every message is authorized afresh: the session's credentials
         // first, then the message's own target.
-        let principal = match (&self.identity, message) {
+        let principal = match (&self.principal, &message) {
             (_, WsClientMessage::WsAuth(auth)) => return self.authenticate(&auth.token).await,
             (None, _) => return Some((close::POLICY, "authentication required")),
-            (Some(identity), message) => {
-                if let Some(reason) = identity.check(&self.app).await {
-                    return Some((close::POLICY, reason));
-                }
-                (identity.principal.clone(), message)
-            }
+            (Some(principal), _) => principal.clone(),
         };
-        match principal {
-            (principal, WsClientMessage::WsSubscribe(subscribe)) => {
+        if let Some(reason) = credentials_lapsed(&self.app, &principal).await {
+            return Some((close::POLICY, reason));
+        }
+        match message {
+            WsClientMessage::WsSubscribe(subscribe) => {
                 let channel = subscribe.channel_id;
                 match self
                     .subscribe(&principal, channel, subscribe.last_event_id)
@@ -507,14 +500,14 @@ impl Session {
                     Err(problem) => self.error(None, problem),
                 }
             }
-            (_, WsClientMessage::WsUnsubscribe(unsubscribe)) => {
+            WsClientMessage::WsUnsubscribe(unsubscribe) => {
                 let channel = unsubscribe.channel_id;
                 if let Some(task) = self.subscriptions.remove(&channel) {
                     task.abort();
                 }
                 self.send(json!({"type": "unsubscribed", "channel_id": channel}));
             }
-            (principal, WsClientMessage::WsPost(post)) => {
+            WsClientMessage::WsPost(post) => {
                 let posted = async {
                     let channel =
                         channels::visible(&self.app, principal.user_id, post.channel_id).await?;
@@ -537,7 +530,8 @@ impl Session {
                     Err(problem) => self.error(Some(&post.request_id), problem),
                 }
             }
-            (_, WsClientMessage::WsAuth(_)) => unreachable!("handled above"),
+            // Answered above.
+            WsClientMessage::WsAuth(_) => {}
         }
         None
     }
@@ -547,7 +541,7 @@ impl Session {
     async fn authenticate(&mut self, token: &str) -> Option<(u16, &'static str)> {
         let principal = match self.app.bearer_principal(token).await {
             Ok(principal) => principal,
-            Err(_) if self.identity.is_none() => {
+            Err(_) if self.principal.is_none() => {
                 return Some((close::POLICY, "invalid access token"));
             }
             Err(problem) => {
@@ -555,14 +549,13 @@ impl Session {
                 return None;
             }
         };
-        if let Some(identity) = &self.identity
-            && identity.principal.user_id != principal.user_id
+        if let Some(current) = &self.principal
+            && current.user_id != principal.user_id
         {
             return Some((close::POLICY, "a session cannot change users"));
         }
-        let user_id = principal.user_id;
-        self.identity = Some(Identity { principal });
-        self.send(json!({"type": "ready", "user_id": user_id}));
+        self.send(json!({"type": "ready", "user_id": principal.user_id}));
+        self.principal = Some(principal);
         None
     }
 
@@ -573,12 +566,8 @@ impl Session {
         channel: Uuid,
         last_event_id: Option<i64>,
     ) -> Result<i64, Problem> {
-        channels::visible(&self.app, principal.user_id, channel).await?;
-        let after = match last_event_id {
-            Some(seq) => seq,
-            None => events::latest_seq(&self.app, channel).await?,
-        };
-        let mut follower = events::follow(&self.app, channel, after).await?;
+        let mut follower =
+            follow_visible(&self.app, principal.user_id, channel, last_event_id).await?;
         let start = follower.cursor();
         let app = self.app.clone();
         let out = self.out.clone();
@@ -590,11 +579,9 @@ impl Session {
                     Ok(Some(event)) => event,
                     Ok(None) | Err(_) => break,
                 };
-                queue(
-                    &out,
-                    &dropped,
-                    json!({"type": "event", "event": event_document(&event)}),
-                );
+                // The event's shared rendering, wrapped as it is.
+                let message = format!(r#"{{"type":"event","event":{}}}"#, event.document());
+                queue_text(&out, &dropped, message);
                 if event.kind == EventKind::ChannelDeleted
                     || !still_visible(&app, viewer, &event).await
                 {
@@ -615,7 +602,11 @@ impl Session {
 }
 
 fn queue(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: Value) {
-    if out.try_send(Outbound::Text(message.to_string())).is_err() {
+    queue_text(out, dropped, message.to_string());
+}
+
+fn queue_text(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: String) {
+    if out.try_send(Outbound::Text(message)).is_err() {
         dropped.cancel();
     }
 }

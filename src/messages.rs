@@ -246,29 +246,14 @@ pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRo
 /// Deletes the message from the channel, recording `message.deleted` when
 /// it was still there.
 pub async fn delete(app: &App, channel: Uuid, id: Uuid) -> Result<(), Problem> {
-    let publisher = app.events.publisher(channel);
-    let event = on_db!(&app.db, pool => async {
-        let mut tx = pool.begin().await?;
-        // The channel's row first (see the lock order in `events`).
-        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let deleted = sqlx::query("DELETE FROM messages WHERE id = $1 AND channel_id = $2")
-            .bind(id)
-            .bind(channel)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted != 1 {
-            // Deleted meanwhile: that deletion recorded the event.
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let event = events::record(&mut *tx, channel, seq, EventKind::MessageDeleted, events::message_deleted(channel, id)).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(Some(event))
-    }.await)?;
-    publisher.publish(event);
+    events::delete_recorded(
+        app,
+        channel,
+        "DELETE FROM messages WHERE id = $1 AND channel_id = $2",
+        (id, channel),
+        EventKind::MessageDeleted,
+        events::message_deleted(channel, id),
+    )
+    .await?;
     Ok(())
 }

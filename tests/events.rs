@@ -191,7 +191,7 @@ contract_test!(every_change_is_recorded_in_order, |server| {
     );
     assert_eq!(log[2].data["author_id"], bob.id.to_string());
     assert_eq!(
-        log[3].data,
+        *log[3].data,
         serde_json::json!({"id": second.id.to_string(), "channel_id": room.to_string()})
     );
     let channel = &log[4].data;
@@ -206,10 +206,10 @@ contract_test!(every_change_is_recorded_in_order, |server| {
         Some(updated.updated_at.fixed_offset())
     );
     assert_eq!(
-        log[5].data,
+        *log[5].data,
         serde_json::json!({"channel_id": room.to_string(), "user_id": bob.id.to_string()})
     );
-    assert_eq!(log[6].data, serde_json::json!({"id": room.to_string()}));
+    assert_eq!(*log[6].data, serde_json::json!({"id": room.to_string()}));
 
     // Each channel counts on its own.
     let elsewhere = all_events(&server, other).await;

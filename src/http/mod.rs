@@ -226,8 +226,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 
 /// 406 when the client accepts none of the media types the API produces.
 async fn negotiate(request: Request, next: Next) -> Response {
-    // An event stream (`text/event-stream`) is also acceptable where the
-    // operation produces one.
+    if acceptable(request.headers(), false) || !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    // Not JSON: an event stream (`text/event-stream`) is acceptable too
+    // where the operation produces one. Looked up only here, off the
+    // common path.
     let streams = request
         .extensions()
         .get::<MatchedPath>()
@@ -235,12 +239,7 @@ async fn negotiate(request: Request, next: Next) -> Response {
             runtime::find_operation(OPERATION_TABLES, request.method(), route.as_str())
         })
         .is_some_and(|op| op.produces.contains(&"text/event-stream"));
-    let acceptable = request
-        .headers()
-        .get_all(header::ACCEPT)
-        .iter()
-        .all(|value| value.to_str().is_ok_and(|accept| accepts(accept, streams)));
-    if acceptable || !request.uri().path().starts_with("/api/") {
+    if streams && acceptable(request.headers(), true) {
         return next.run(request).await;
     }
     Problem::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE")
@@ -250,6 +249,14 @@ async fn negotiate(request: Request, next: Next) -> Response {
             "This API answers with application/json or application/problem+json."
         })
         .into_response()
+}
+
+/// Whether every `Accept` header admits JSON or, with `streams`, an event stream.
+fn acceptable(headers: &axum::http::HeaderMap, streams: bool) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .all(|value| value.to_str().is_ok_and(|accept| accepts(accept, streams)))
 }
 
 /// Whether an `Accept` value admits JSON (or problem+json) at a non-zero
