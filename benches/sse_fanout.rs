@@ -111,12 +111,7 @@ async fn start_server() -> Server {
     }
 }
 
-async fn json_call(
-    client: &reqwest::Client,
-    request: reqwest::RequestBuilder,
-    body: Value,
-) -> Value {
-    let _ = client;
+async fn json_call(request: reqwest::RequestBuilder, body: Value) -> Value {
     let response = request
         .json(&body)
         .send()
@@ -131,15 +126,18 @@ async fn json_call(
 
 /// Opens one SSE stream with a raw HTTP/1.1 request and reads it until the
 /// process ends, recording each message's delivery latency (the message
-/// body carries its send time in µs since `epoch`).
+/// body carries its send time in µs since `epoch`). `connecting` is held
+/// until the stream is open, which bounds the connections being set up.
 async fn subscriber(
     address: String,
     path: String,
     token: String,
     epoch: Instant,
+    connecting: tokio::sync::OwnedSemaphorePermit,
     opened: Arc<AtomicUsize>,
     latencies: Arc<Mutex<Vec<Duration>>>,
 ) {
+    let mut connecting = Some(connecting);
     let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
         return;
     };
@@ -163,6 +161,7 @@ async fn subscriber(
             assert!(pending.starts_with("HTTP/1.1 200"), "{pending}");
             counted = true;
             opened.fetch_add(1, Ordering::Relaxed);
+            connecting.take();
         }
         while let Some(start) = pending.find("sent-at-us=") {
             let digits: String = pending[start + 11..]
@@ -205,13 +204,11 @@ fn main() {
         let client = reqwest::Client::new();
         let base = server.base.clone();
         json_call(
-            &client,
             client.post(format!("{base}/api/v2/auth/register")),
             json!({"email": "bench@example.com", "full_name": "Bench", "password": PASSWORD}),
         )
         .await;
         let tokens = json_call(
-            &client,
             client.post(format!("{base}/api/v2/auth/login")),
             json!({"email": "bench@example.com", "password": PASSWORD}),
         )
@@ -221,7 +218,6 @@ fn main() {
             .unwrap_or_default()
             .to_owned();
         let channel = json_call(
-            &client,
             client
                 .post(format!("{base}/api/v2/channels"))
                 .bearer_auth(&token),
@@ -256,23 +252,15 @@ fn main() {
                     .acquire_owned()
                     .await
                     .unwrap_or_else(|e| panic!("semaphore: {e}"));
-                let (address, path, token) = (address.clone(), path.clone(), token.clone());
-                let (opened, latencies) = (opened.clone(), latencies.clone());
-                let opened_before = opened.clone();
-                tokio::spawn(async move {
-                    let count = opened_before.load(Ordering::Relaxed);
-                    let task =
-                        tokio::spawn(subscriber(address, path, token, epoch, opened, latencies));
-                    // Hold the permit until this stream is open (or failed).
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while opened_before.load(Ordering::Relaxed) <= count
-                        && !task.is_finished()
-                        && Instant::now() < deadline
-                    {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    drop(permit);
-                });
+                tokio::spawn(subscriber(
+                    address.clone(),
+                    path.clone(),
+                    token.clone(),
+                    epoch,
+                    permit,
+                    opened.clone(),
+                    latencies.clone(),
+                ));
                 started += 1;
             }
             let deadline = Instant::now() + Duration::from_secs(300);

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 
 use charter_client::{Credentials, Error, ResponseValue, v2};
-use common::{PASSWORD, TestServer, TestUser, pointers, problem, types};
+use common::{PASSWORD, TestServer, TestUser, channel, pointers, post, problem, types};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -154,24 +154,6 @@ async fn refresh(server: &TestServer, token: &str) -> Call<types::TokenPair> {
         .await
 }
 
-async fn channel(
-    user: &TestUser,
-    name: &str,
-    visibility: types::ChannelVisibility,
-) -> types::Channel {
-    user.client
-        .create_channel()
-        .body(types::CreateChannelRequest {
-            name: name.parse().expect("channel name"),
-            topic: None,
-            visibility: Some(visibility),
-        })
-        .send()
-        .await
-        .expect("create channel")
-        .into_inner()
-}
-
 fn public() -> types::ChannelVisibility {
     types::ChannelVisibility::Public
 }
@@ -184,17 +166,6 @@ fn message_body(text: &str) -> types::CreateMessageRequest {
     types::CreateMessageRequest {
         body: text.parse().expect("message body"),
     }
-}
-
-async fn post(user: &TestUser, channel: Uuid, text: &str) -> types::Message {
-    user.client
-        .create_message()
-        .channel_id(channel)
-        .body(message_body(text))
-        .send()
-        .await
-        .expect("post message")
-        .into_inner()
 }
 
 async fn add_member(owner: &TestUser, channel: Uuid, user: Uuid) -> Call<types::ChannelMember> {
@@ -3421,7 +3392,6 @@ contract_test!(concurrent_channel_names_conflict, |server| {
 // Live events (the typed readers on top of these calls are in tests/live.rs)
 
 contract_test!(stream_channel_events, |server| {
-    use futures::StreamExt;
     let alice = server.user("Alice").await;
     let room = channel(&alice, "room", public()).await.id;
     let response = alice
@@ -3440,14 +3410,10 @@ contract_test!(stream_channel_events, |server| {
     post(&alice, room, "hello").await;
     let mut body = response.into_inner().into_inner();
     let mut text = String::new();
-    while !text.contains("event: message.created") {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
-            .await
-            .expect("in time")
-            .expect("open")
-            .expect("bytes");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    common::read_until(&mut body, &mut text, |text| {
+        text.contains("event: message.created")
+    })
+    .await;
     // Last-Event-ID 0 replays the whole log, from its first event.
     assert!(text.contains("\nid: 1\n"), "{text}");
 

@@ -80,8 +80,12 @@ async fn assert_quiet(receiver: &mut broadcast::Receiver<Event>) {
 contract_test!(every_change_is_recorded_in_order, |server| {
     let alice = server.user("Alice").await;
     let bob = server.user("Bob").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Private).await;
-    let other = channel(&alice, "other", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Private)
+        .await
+        .id;
+    let other = channel(&alice, "other", types::ChannelVisibility::Public)
+        .await
+        .id;
 
     let added = alice
         .client
@@ -249,7 +253,9 @@ contract_test!(every_change_is_recorded_in_order, |server| {
 
 contract_test!(an_idempotent_replay_records_no_event, |server| {
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
     let send = || {
         alice
             .client
@@ -281,7 +287,9 @@ contract_test!(an_idempotent_replay_records_no_event, |server| {
 
 contract_test!(concurrent_writers_get_consecutive_seqs, |server| {
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
     let mut live = server.app.events.subscribe(room).await.expect("subscribe");
     let posts = (0..16).map(|i| {
         let client = alice.client.clone();
@@ -312,8 +320,12 @@ contract_test!(concurrent_writers_get_consecutive_seqs, |server| {
 
 contract_test!(a_subscriber_receives_live_events, |server| {
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
-    let quiet = channel(&alice, "quiet", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
+    let quiet = channel(&alice, "quiet", types::ChannelVisibility::Public)
+        .await
+        .id;
     post(&alice, room, "before").await;
     let mut live = server.app.events.subscribe(room).await.expect("subscribe");
     let mut elsewhere = server.app.events.subscribe(quiet).await.expect("subscribe");
@@ -356,7 +368,9 @@ contract_test!(a_subscriber_receives_live_events, |server| {
 
 contract_test!(a_follower_resumes_without_gap_or_duplicate, |server| {
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
     for i in 1..=3 {
         post(&alice, room, &format!("stored {i}")).await;
     }
@@ -421,7 +435,9 @@ contract_test!(
     config = |config| config.event_buffer = 2,
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let mut raw = server.app.events.subscribe(room).await.expect("subscribe");
         let mut follower = events::follow(&server.app, room, 0).await.expect("follow");
         for i in 1..=10 {
@@ -478,7 +494,9 @@ postgres_test!(instances_on_one_database_see_each_others_events, |server| {
         .await
         .expect("second instance");
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
     let mut on_a = a.events.subscribe(room).await.expect("subscribe on A");
     let mut on_b = b.events.subscribe(room).await.expect("subscribe on B");
 
@@ -549,8 +567,12 @@ postgres_test!(
             .await
             .expect("second instance");
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
-        let quiet = channel(&alice, "quiet", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
+        let quiet = channel(&alice, "quiet", types::ChannelVisibility::Public)
+            .await
+            .id;
         let mut on_b = b.events.subscribe(room).await.expect("subscribe on B");
         // Subscribed before the loss, no event seen yet: still caught up.
         let mut quiet_on_b = b.events.subscribe(quiet).await.expect("subscribe on B");
@@ -640,8 +662,12 @@ contract_test!(deleting_a_user_tells_their_channels, |server| {
     server.make_admin(&admin.email).await;
     let alice = server.user("Alice").await;
     let bob = server.user("Bob").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Private).await;
-    let bobs = channel(&bob, "bobs", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Private)
+        .await
+        .id;
+    let bobs = channel(&bob, "bobs", types::ChannelVisibility::Public)
+        .await
+        .id;
     alice
         .client
         .add_channel_member()
@@ -688,7 +714,9 @@ contract_test!(deleting_a_user_tells_their_channels, |server| {
 
 contract_test!(a_write_dropped_after_commit_is_still_delivered, |server| {
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
     let mut live = server.app.events.subscribe(room).await.expect("subscribe");
     // A write whose future is dropped between its commit and its publish:
     // the event is in the log (written here by hand, without NOTIFY), and
@@ -734,7 +762,8 @@ contract_test!(
                 &format!("room-{round}"),
                 types::ChannelVisibility::Private,
             )
-            .await;
+            .await
+            .id;
             alice
                 .client
                 .add_channel_member()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use charter_client::live::tungstenite::Message as Frame;
 use charter_client::live::{ChannelEvents, LiveError, Session, seq};
 use charter_client::{Credentials, v2};
-use common::{Backend, TestServer, TestUser, channel, post, types};
+use common::{Backend, TestServer, TestUser, channel, post, read_until, types};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -83,7 +83,9 @@ contract_test!(
     sse_delivers_typed_events_and_resumes_with_last_event_id,
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let before = post(&alice, room, "before the stream").await;
 
         // Without Last-Event-ID only new events come.
@@ -127,7 +129,9 @@ contract_test!(
     config = |config| config.live.sse_keep_alive = Duration::from_millis(300),
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let response = server
             .raw()
             .get(server.url(&format!("/api/v2/channels/{room}/events")))
@@ -144,25 +148,25 @@ contract_test!(
         );
         let mut body = response.bytes_stream();
         let mut text = String::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !(text.contains("retry: 2000") && text.lines().any(|l| l.starts_with(':'))) {
-            assert!(tokio::time::Instant::now() < deadline, "{text:?}");
-            let chunk = tokio::time::timeout(WAIT, body.next())
-                .await
-                .expect("a chunk in time")
-                .expect("the stream goes on")
-                .expect("bytes");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        read_until(&mut body, &mut text, |text| {
+            text.contains("retry: 2000") && text.lines().any(|l| l.starts_with(':'))
+        })
+        .await;
         post(&alice, room, "hello").await;
-        while !text.contains("event: message.created") {
-            let chunk = tokio::time::timeout(WAIT, body.next())
-                .await
-                .expect("a chunk in time")
-                .expect("the stream goes on")
-                .expect("bytes");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        read_until(&mut body, &mut text, |text| {
+            text.contains("event: message.created")
+        })
+        .await;
+        // Only where the operation streams: a JSON operation refuses it.
+        let refused = server
+            .raw()
+            .get(server.url("/api/v2/me"))
+            .bearer_auth(&alice.access_token)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), 406);
         assert!(
             text.contains("id: 1\n") || text.contains("id: 2\n"),
             "{text}"
@@ -211,7 +215,9 @@ contract_test!(
     sse_client_resumes_by_itself_after_a_dropped_connection,
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let relay = Relay::start(&server.base).await;
         let through_relay = charter_client::v2_client(
             &relay.base,
@@ -244,7 +250,9 @@ contract_test!(
 contract_test!(sse_refuses_outsiders_and_anonymous_clients, |server| {
     let alice = server.user("Alice").await;
     let bob = server.user("Bob").await;
-    let secret = channel(&alice, "secret", types::ChannelVisibility::Private).await;
+    let secret = channel(&alice, "secret", types::ChannelVisibility::Private)
+        .await
+        .id;
     let (status, code) = refused_status(ChannelEvents::connect(&bob.client, secret, None).await);
     assert_eq!((status, code.as_str()), (404, "NOT_FOUND"));
     let (status, _) =
@@ -270,7 +278,9 @@ contract_test!(
     |server| {
         let alice = server.user("Alice").await;
         let bob = server.user("Bob").await;
-        let secret = channel(&alice, "secret", types::ChannelVisibility::Private).await;
+        let secret = channel(&alice, "secret", types::ChannelVisibility::Private)
+            .await
+            .id;
         add_member(&alice, secret, bob.id).await;
         let mut events = ChannelEvents::connect(&bob.client, secret, None)
             .await
@@ -300,7 +310,9 @@ contract_test!(
 
 contract_test!(deleting_the_channel_ends_its_stream, |server| {
     let alice = server.user("Alice").await;
-    let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+    let room = channel(&alice, "room", types::ChannelVisibility::Public)
+        .await
+        .id;
     let mut events = ChannelEvents::connect(&alice.client, room, None)
         .await
         .expect("open");
@@ -328,7 +340,9 @@ contract_test!(
     websocket_subscribes_posts_with_ack_and_receives_events,
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let mut session = Session::connect(&server.anonymous(), &alice.access_token)
             .await
             .expect("connect with the token as subprotocol");
@@ -378,7 +392,9 @@ contract_test!(
             .authenticate(&alice.access_token)
             .await
             .expect("auth message");
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         session.subscribe(room, None).await.expect("authenticated");
 
         // A token in the query string is not a credential: the session
@@ -433,7 +449,9 @@ contract_test!(
     |server| {
         let alice = server.user("Alice").await;
         let bob = server.user("Bob").await;
-        let secret = channel(&alice, "secret", types::ChannelVisibility::Private).await;
+        let secret = channel(&alice, "secret", types::ChannelVisibility::Private)
+            .await
+            .id;
 
         // Handshake: a forged token is 401, a foreign Origin 403, a plain GET 426.
         let (status, _) = refused_status(Session::connect(&server.anonymous(), "forged").await);
@@ -493,7 +511,9 @@ contract_test!(
             other => panic!("expected an error, got {other:?}"),
         }
         // Still usable: a public channel of its own works.
-        let own = channel(&bob, "own", types::ChannelVisibility::Public).await;
+        let own = channel(&bob, "own", types::ChannelVisibility::Public)
+            .await
+            .id;
         session.subscribe(own, None).await.expect("subscribe");
         session.post(own, "still here").await.expect("post");
     }
@@ -541,7 +561,9 @@ contract_test!(
     shutting_down_closes_websockets_with_1001_and_ends_streams,
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let mut session = Session::connect(&server.anonymous(), &alice.access_token)
             .await
             .expect("connect");
@@ -602,7 +624,9 @@ contract_test!(
     config = |config| config.live.ws_queue = 8,
     |server| {
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let mut session = Session::connect(&server.anonymous(), &alice.access_token)
             .await
             .expect("connect");
@@ -646,7 +670,9 @@ async fn a_message_posted_on_one_instance_reaches_sse_and_websocket_on_another()
         let b_server = tokio::spawn(charter::http::serve(listener, b.clone()));
 
         let alice = server.user("Alice").await;
-        let room = channel(&alice, "room", types::ChannelVisibility::Public).await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
         let on_b =
             charter_client::v2_client(&b_base, &Credentials::Bearer(alice.access_token.clone()))
                 .expect("client");

@@ -341,12 +341,12 @@ pub fn pointers(problem: &types::Problem) -> Vec<String> {
         .collect()
 }
 
-/// Creates a channel owned by `user`; its id.
+/// Creates a channel owned by `user`.
 pub async fn channel(
     user: &TestUser,
     name: &str,
     visibility: types::ChannelVisibility,
-) -> uuid::Uuid {
+) -> types::Channel {
     user.client
         .create_channel()
         .body(types::CreateChannelRequest {
@@ -358,7 +358,6 @@ pub async fn channel(
         .await
         .expect("create channel")
         .into_inner()
-        .id
 }
 
 /// Posts `text` in `channel` as `user`.
@@ -373,4 +372,25 @@ pub async fn post(user: &TestUser, channel: uuid::Uuid, text: &str) -> types::Me
         .await
         .expect("post message")
         .into_inner()
+}
+
+/// Appends the chunks of a response body to `text` until `done(text)`;
+/// fails when that takes more than 10 s or the body ends first.
+pub async fn read_until<S>(body: &mut S, text: &mut String, done: impl Fn(&str) -> bool)
+where
+    S: futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin,
+{
+    use futures::StreamExt;
+    let reading = async {
+        while !done(text) {
+            let chunk = body.next().await.expect("the body goes on").expect("bytes");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .is_err()
+    {
+        panic!("not read in time: {text:?}");
+    }
 }
