@@ -446,6 +446,7 @@ contract_test!(
 
 contract_test!(
     websocket_refuses_bad_handshakes_and_unauthorized_messages,
+    config = |config| config.cors_origins = vec!["https://app.example".to_owned()],
     |server| {
         let alice = server.user("Alice").await;
         let bob = server.user("Bob").await;
@@ -456,18 +457,24 @@ contract_test!(
         // Handshake: a forged token is 401, a foreign Origin 403, a plain GET 426.
         let (status, _) = refused_status(Session::connect(&server.anonymous(), "forged").await);
         assert_eq!(status, 401);
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("origin", "https://evil.example".parse().expect("header"));
-        let from_evil = v2::Client::new_with_client(
-            &server.base,
-            reqwest::Client::builder()
-                .default_headers(headers)
-                .build()
-                .expect("client"),
+        let from_origin = |origin: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("origin", origin.parse().expect("header"));
+            v2::Client::new_with_client(
+                &server.base,
+                reqwest::Client::builder()
+                    .default_headers(headers)
+                    .build()
+                    .expect("client"),
+            )
+        };
+        let (status, code) = refused_status(
+            Session::connect(&from_origin("https://evil.example"), &alice.access_token).await,
         );
-        let (status, code) =
-            refused_status(Session::connect(&from_evil, &alice.access_token).await);
         assert_eq!((status, code.as_str()), (403, "ORIGIN_NOT_ALLOWED"));
+        Session::connect(&from_origin("https://app.example"), &alice.access_token)
+            .await
+            .expect("an allowed origin connects");
         let plain = server
             .raw()
             .get(server.url("/api/v2/ws"))
@@ -475,6 +482,7 @@ contract_test!(
             .await
             .expect("request");
         assert_eq!(plain.status(), 426);
+        assert_eq!(plain.headers()["upgrade"], "websocket");
         assert_eq!(
             plain.headers()["content-type"].to_str().expect("ascii"),
             "application/problem+json"
