@@ -9,18 +9,20 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::auth::{MIN_SECRET_BYTES, Passwords, Tokens};
+use crate::auth::{Passwords, Tokens};
 use crate::db::{DEFAULT_SQLITE_PATH, Db};
 use crate::events::Hub;
 use crate::pagination::Cursors;
 use crate::ratelimit::RateLimits;
 
-/// Settings read from the environment.
+/// The server's settings, from the command line and environment ([`crate::cli`]).
 #[derive(Clone)]
 pub struct Config {
     /// `postgres://…` or `sqlite:…`; the embedded SQLite file when unset.
     pub database_url: Option<String>,
     pub listen: SocketAddr,
+    /// The operator listener (/metrics, /healthz, /readyz); none when unset.
+    pub admin_listen: Option<SocketAddr>,
     /// Token signing secret (at least 32 bytes). Unset: a random one per
     /// process, allowed only with the embedded database.
     pub token_secret: Option<String>,
@@ -38,6 +40,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// How long requests and live sessions may take to finish after a
+    /// shutdown signal.
+    pub drain_timeout: Duration,
     /// Live events per channel a subscriber may fall behind before it is
     /// told it lagged (and must resume from the database).
     pub event_buffer: usize,
@@ -50,6 +55,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database", &self.database_url.as_deref().map(redact_url))
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
             .field("token_secret", &self.token_secret.as_ref().map(|_| "<set>"))
             .field(
                 "token_previous_secrets",
@@ -61,6 +67,7 @@ impl std::fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
+            .field("drain_timeout", &self.drain_timeout)
             .field("event_buffer", &self.event_buffer)
             .field("live", &self.live)
             .finish()
@@ -86,6 +93,7 @@ impl Default for Config {
         Config {
             database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             token_secret: None,
             token_previous_secrets: Vec::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
@@ -94,138 +102,11 @@ impl Default for Config {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
             event_buffer: crate::events::DEFAULT_BUFFER,
             live: crate::live::Settings::default(),
         }
     }
-}
-
-impl Config {
-    /// Reads the settings the README's configuration table lists.
-    pub fn from_env() -> anyhow::Result<Config> {
-        let mut config = Config::default();
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        config.database_url = var("DATABASE_URL");
-        if let Some(listen) = var("CHARTER_LISTEN") {
-            config.listen = listen
-                .parse()
-                .map_err(|e| anyhow::anyhow!("CHARTER_LISTEN={listen}: {e}"))?;
-        }
-        config.token_secret = var("CHARTER_TOKEN_SECRET");
-        if let Some(list) = var("CHARTER_TOKEN_PREVIOUS_SECRETS") {
-            config.token_previous_secrets = parse_secret_list(&list)
-                .map_err(|e| anyhow::anyhow!("CHARTER_TOKEN_PREVIOUS_SECRETS: {e}"))?;
-        }
-        for (name, slot) in [
-            ("CHARTER_ACCESS_TOKEN_TTL", &mut config.access_token_ttl),
-            ("CHARTER_REFRESH_TOKEN_TTL", &mut config.refresh_token_ttl),
-            ("CHARTER_SSE_KEEP_ALIVE", &mut config.live.sse_keep_alive),
-            (
-                "CHARTER_WS_PING_INTERVAL",
-                &mut config.live.ws_ping_interval,
-            ),
-            ("CHARTER_WS_IDLE_TIMEOUT", &mut config.live.ws_idle_timeout),
-            ("CHARTER_WS_AUTH_TIMEOUT", &mut config.live.ws_auth_timeout),
-        ] {
-            if let Some(value) = var(name) {
-                let seconds: u64 = value
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("{name}={value}: {e}"))?;
-                anyhow::ensure!(seconds > 0, "{name} must be positive");
-                *slot = Duration::from_secs(seconds);
-            }
-        }
-        for (name, slot) in [
-            ("CHARTER_RATE_LIMIT", &mut config.rate_limits.default),
-            ("CHARTER_RATE_LIMIT_AUTH", &mut config.rate_limits.auth),
-            (
-                "CHARTER_RATE_LIMIT_PRINCIPAL",
-                &mut config.rate_limits.principal,
-            ),
-        ] {
-            if let Some(value) = var(name) {
-                *slot = value
-                    .parse()
-                    .map_err(|e: String| anyhow::anyhow!("{name}={value}: {e}"))?;
-            }
-        }
-        if let Some(value) = var("CHARTER_TRUSTED_PROXIES") {
-            config.rate_limits.trusted_proxies = value
-                .split(',')
-                .filter(|item| !item.trim().is_empty())
-                .map(str::parse)
-                .collect::<Result<_, String>>()
-                .map_err(|e| anyhow::anyhow!("CHARTER_TRUSTED_PROXIES={value}: {e}"))?;
-        }
-        if let Some(value) = var("CHARTER_CORS_ORIGINS") {
-            config.cors_origins = value
-                .split(',')
-                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-                .filter(|origin| !origin.is_empty())
-                .collect();
-            for origin in &config.cors_origins {
-                anyhow::ensure!(
-                    origin != "*"
-                        && (origin.starts_with("https://") || origin.starts_with("http://")),
-                    "CHARTER_CORS_ORIGINS lists origins like https://app.example.com, not `{origin}`"
-                );
-            }
-        }
-        if let Some(value) = var("CHARTER_MAX_BODY_BYTES") {
-            config.max_body_bytes =
-                value
-                    .parse()
-                    .ok()
-                    .filter(|bytes| *bytes > 0)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "CHARTER_MAX_BODY_BYTES={value}: a positive number of bytes"
-                        )
-                    })?;
-        }
-        if let Some(value) = var("CHARTER_REQUEST_TIMEOUT") {
-            let seconds: u64 = value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-                anyhow::anyhow!("CHARTER_REQUEST_TIMEOUT={value}: a positive number of seconds")
-            })?;
-            config.request_timeout = Duration::from_secs(seconds);
-        }
-        for (name, slot) in [
-            (
-                "CHARTER_WS_MAX_MESSAGE_BYTES",
-                &mut config.live.ws_max_message_bytes,
-            ),
-            ("CHARTER_WS_QUEUE", &mut config.live.ws_queue),
-        ] {
-            if let Some(value) = var(name) {
-                *slot = value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| anyhow::anyhow!("{name}={value}: a positive number"))?;
-            }
-        }
-        if let Some(value) = var("CHARTER_EVENT_BUFFER") {
-            config.event_buffer = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                anyhow::anyhow!("CHARTER_EVENT_BUFFER={value}: a positive number of events")
-            })?;
-        }
-        Ok(config)
-    }
-}
-
-/// A comma-separated list of secrets; whitespace around each is ignored and
-/// each must be at least [`MIN_SECRET_BYTES`] long. Errors never quote a secret.
-fn parse_secret_list(list: &str) -> anyhow::Result<Vec<String>> {
-    let mut secrets = Vec::new();
-    for (i, secret) in list.split(',').map(str::trim).enumerate() {
-        anyhow::ensure!(
-            secret.len() >= MIN_SECRET_BYTES,
-            "entry #{} must be at least {MIN_SECRET_BYTES} bytes",
-            i + 1
-        );
-        secrets.push(secret.to_owned());
-    }
-    Ok(secrets)
 }
 
 /// Everything a request handler needs, cheap to clone.
@@ -247,6 +128,9 @@ pub struct Inner {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Open SSE streams and WebSocket sessions.
     pub live: crate::live::Counters,
+    /// Whether the database answers and whether the server is draining.
+    pub health: crate::health::Health,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Deref for App {
@@ -319,8 +203,11 @@ impl App {
             config: config.clone(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             live: crate::live::Counters::default(),
+            health: crate::health::Health::default(),
+            metrics: crate::metrics::Metrics::new()?,
         }));
         app.forget_idle_clients_periodically();
+        crate::health::watch(Arc::downgrade(&app.0));
         Ok(app)
     }
 
@@ -372,21 +259,5 @@ mod tests {
         assert!(!shown.contains("current-secret"), "{shown}");
         assert!(!shown.contains("previous-secret"), "{shown}");
         assert!(shown.contains("<1 set>"), "{shown}");
-    }
-
-    #[test]
-    fn previous_secrets_are_a_comma_separated_list() {
-        let a = "a".repeat(32);
-        let b = "b".repeat(40);
-        assert_eq!(
-            super::parse_secret_list(&format!("{a}, {b}")).expect("valid"),
-            vec![a.clone(), b]
-        );
-        let error = super::parse_secret_list(&format!("{a},too-short-secret"))
-            .expect_err("short entry")
-            .to_string();
-        assert!(error.contains("#2"), "{error}");
-        assert!(!error.contains("too-short-secret"), "{error}");
-        assert!(super::parse_secret_list(&format!("{a},")).is_err());
     }
 }

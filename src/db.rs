@@ -98,6 +98,32 @@ impl Db {
         Ok(())
     }
 
+    /// Runs `SELECT 1` on a pooled connection; returns the wait for it.
+    pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
+        on_db!(self, pool => {
+            let started = std::time::Instant::now();
+            let mut connection = pool.acquire().await?;
+            let wait = started.elapsed();
+            sqlx::query("SELECT 1").execute(&mut *connection).await?;
+            Ok(wait)
+        })
+    }
+
+    /// Opens (and closes) a connection of its own, bypassing the pool.
+    pub async fn ping_new_connection(&self) -> Result<(), sqlx::Error> {
+        use sqlx::{ConnectOptions, Connection};
+        on_db!(self, pool => pool.connect_options().connect().await?.close().await)
+    }
+
+    /// The pool's connections now: (open, idle, maximum).
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        on_db!(self, pool => (
+            pool.size(),
+            u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            pool.options().get_max_connections(),
+        ))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

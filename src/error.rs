@@ -3,20 +3,37 @@
 use crate::runtime::Problem;
 
 /// Database errors: constraint violations become 409/422 through
-/// [`ResultExt`]; an unavailable database is 503; anything else is a 500
+/// [`ResultExt`]; an unreachable database is 503 (and the health probe is
+/// asked to check it); anything else is a 500
 /// whose cause is logged, never sent.
 impl From<sqlx::Error> for Problem {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(%error, "database unavailable");
-                Problem::service_unavailable("The database is unavailable; retry shortly.")
-            }
-            _ => {
-                tracing::error!(%error, "database error");
-                Problem::internal()
-            }
+        if unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            crate::health::suspect();
+            return crate::health::database_unavailable();
         }
+        tracing::error!(%error, "database error");
+        Problem::internal()
+    }
+}
+
+/// Whether an error says the database cannot be reached (or is shutting
+/// down), rather than that the query was wrong.
+fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (the server
+        // is shutting down or starting), 53300 (too many connections).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 

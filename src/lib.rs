@@ -11,15 +11,19 @@ pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod channels;
+pub mod cli;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod http;
 pub mod live;
 pub mod messages;
+pub mod metrics;
 pub mod pagination;
 pub mod ratelimit;
 pub mod runtime;
+pub mod telemetry;
 pub mod users;
 
 /// The code generated from the OpenAPI documents, one module per version.

@@ -1,99 +1,17 @@
 //! `charter`: serves the API. With no configuration it uses an embedded
-//! SQLite database under `./data/` and listens on 127.0.0.1:8080.
-//!
-//! `charter create-admin --email EMAIL --full-name NAME` makes an account an
-//! administrator, creating it if needed; the only way to grant the role.
+//! SQLite database under `./data/` and listens on 127.0.0.1:8080; the
+//! operator listener (metrics, probes) is on 127.0.0.1:9464.
+//! `charter --help` lists the subcommands and every setting.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+use charter::cli::{ApiVersion, Cli, Command, SpecFormat};
 use charter::users::AdminBootstrap;
 use charter::{App, Config};
-use tracing_subscriber::EnvFilter;
-
-const USAGE: &str = "\
-usage:
-  charter                                            serve the API
-  charter create-admin --email EMAIL --full-name NAME
-      make the account with EMAIL an administrator, creating it when there is
-      none; its password is read from CHARTER_ADMIN_PASSWORD or, when that is
-      unset, from the first line of standard input. An existing account keeps
-      its password.
-  charter --help                                     show this text
-
-Configuration comes from the environment; see README.md.";
-
-/// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Command {
-    Serve,
-    CreateAdmin { email: String, full_name: String },
-    Help,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
-    let Some(first) = args.next() else {
-        return Ok(Command::Serve);
-    };
-    match first.as_str() {
-        "-h" | "--help" | "help" => Ok(Command::Help),
-        "create-admin" => {
-            let (mut email, mut full_name) = (None, None);
-            while let Some(arg) = args.next() {
-                let (flag, inline) = match arg.split_once('=') {
-                    Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-                    None => (arg.clone(), None),
-                };
-                let slot = match flag.as_str() {
-                    "--email" => &mut email,
-                    "--full-name" => &mut full_name,
-                    "-h" | "--help" => return Ok(Command::Help),
-                    _ => return Err(format!("create-admin: unknown argument `{arg}`")),
-                };
-                let value = match inline {
-                    Some(value) => value,
-                    None => args
-                        .next()
-                        .ok_or_else(|| format!("create-admin: {flag} needs a value"))?,
-                };
-                if slot.replace(value).is_some() {
-                    return Err(format!("create-admin: {flag} is given twice"));
-                }
-            }
-            let email = email.ok_or("create-admin: --email is required")?;
-            let full_name = full_name.ok_or("create-admin: --full-name is required")?;
-            check_email(&email)?;
-            check_full_name(&full_name)?;
-            Ok(Command::CreateAdmin { email, full_name })
-        }
-        other => Err(format!("unknown command `{other}`")),
-    }
-}
-
-/// The rules `RegisterRequest` states in openapi/v2.yaml, so the command
-/// cannot create an account the API would have refused.
-fn check_email(email: &str) -> Result<(), String> {
-    let shaped = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if shaped {
-        Ok(())
-    } else {
-        Err("create-admin: --email must be an email address of at most 254 bytes".to_owned())
-    }
-}
-
-fn check_full_name(name: &str) -> Result<(), String> {
-    let chars = name.chars().count();
-    if (1..=100).contains(&chars) && !name.contains('\0') {
-        Ok(())
-    } else {
-        Err("create-admin: --full-name must be 1 to 100 characters, without NUL".to_owned())
-    }
-}
+use clap::Parser;
 
 fn check_password(password: &str) -> anyhow::Result<()> {
     let chars = password.chars().count();
@@ -154,23 +72,71 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let admin = match config.admin_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (--admin-listen)"))?,
+        ),
+        None => None,
+    };
     tracing::info!(
         address = %listener.local_addr()?,
+        admin_address = admin
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".to_owned()),
         database = app.db.backend(),
         "charter is serving"
     );
-    let shutdown = app.shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: closing live sessions, finishing requests in flight");
-        shutdown.cancel();
-    });
-    charter::http::serve(listener, app.clone()).await?;
-    // Requests are done; give live sessions a moment to send their close frames.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while app.live.open() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The operator listener outlives the drain, so probes see it and the
+    // last figures can be scraped; it stops with the process.
+    let admin_stop = tokio_util::sync::CancellationToken::new();
+    if let Some(admin) = admin {
+        let (router, stop) = (charter::http::admin_router(app.clone()), admin_stop.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(admin, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the operator listener failed");
+            }
+        });
     }
+    let mut server = tokio::spawn(charter::http::serve(listener, app.clone()));
+    tokio::select! {
+        () = wait_for_signal() => {}
+        served = &mut server => {
+            admin_stop.cancel();
+            return Err(match served {
+                Ok(Ok(())) => anyhow::anyhow!("the listener stopped unexpectedly"),
+                Ok(Err(error)) => anyhow::Error::new(error).context("serving failed"),
+                Err(error) => anyhow::Error::new(error).context("the server task failed"),
+            });
+        }
+    }
+    let deadline = tokio::time::Instant::now() + config.drain_timeout;
+    tracing::info!(
+        drain_timeout = ?config.drain_timeout,
+        "shutting down: not ready, no new connections; finishing requests in flight and closing live sessions"
+    );
+    app.health.start_draining();
+    app.shutdown.cancel();
+    if tokio::time::timeout_at(deadline, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight at the drain deadline were cut off");
+        server.abort();
+    }
+    // Requests are done; live sessions got 1001 and finish their close handshake.
+    while app.live.open() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    admin_stop.cancel();
+    app.db.close().await;
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -192,97 +158,69 @@ async fn wait_for_signal() {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
-    let command = match parse_args(std::env::args().skip(1)) {
-        Ok(command) => command,
-        Err(message) => {
-            eprintln!("charter: {message}\n\n{USAGE}");
-            return Ok(ExitCode::from(2));
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi { version, format }) = &cli.command {
+        print!("{}", spec(*version, *format));
+        return ExitCode::SUCCESS;
+    }
+    let config = match cli.settings.config() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("charter: {error:#}");
+            return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    match command {
-        Command::Help => println!("{USAGE}"),
-        Command::Serve => serve(&Config::from_env()?).await?,
+    let telemetry = match charter::telemetry::init(cli.settings.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("charter: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&config).await,
+        Command::Migrate => migrate(&config).await,
         Command::CreateAdmin { email, full_name } => {
-            create_admin(&Config::from_env()?, &email, &full_name).await?;
+            create_admin(&config, &email, &full_name).await
+        }
+        Command::Openapi { .. } => Ok(()),
+    };
+    drop(telemetry);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("charter: {error:#}");
+            ExitCode::FAILURE
         }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+fn spec(version: ApiVersion, format: SpecFormat) -> &'static str {
+    match (version, format) {
+        (ApiVersion::V1, SpecFormat::Yaml) => charter::api::V1_YAML,
+        (ApiVersion::V1, SpecFormat::Json) => charter::api::V1_JSON,
+        (ApiVersion::V2, SpecFormat::Yaml) => charter::api::V2_YAML,
+        (ApiVersion::V2, SpecFormat::Json) => charter::api::V2_JSON,
+    }
+}
+
+/// Applies the migrations (as serving would) and exits.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", charter::db::DEFAULT_SQLITE_PATH));
+    let db = charter::db::Db::connect(&url).await?;
+    db.close().await;
+    println!("migrations applied ({})", db.backend());
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(args: &[&str]) -> Result<Command, String> {
-        parse_args(args.iter().map(|a| (*a).to_owned()))
-    }
-
-    #[test]
-    fn no_arguments_serve() {
-        assert_eq!(parse(&[]), Ok(Command::Serve));
-        assert_eq!(parse(&["--help"]), Ok(Command::Help));
-    }
-
-    #[test]
-    fn create_admin_takes_an_email_and_a_name() {
-        let expected = Command::CreateAdmin {
-            email: "ada@example.com".to_owned(),
-            full_name: "Ada Lovelace".to_owned(),
-        };
-        assert_eq!(
-            parse(&[
-                "create-admin",
-                "--email",
-                "ada@example.com",
-                "--full-name",
-                "Ada Lovelace"
-            ]),
-            Ok(expected)
-        );
-        assert!(matches!(
-            parse(&["create-admin", "--full-name=Ada", "--email=ada@example.com"]),
-            Ok(Command::CreateAdmin { .. })
-        ));
-    }
-
-    #[test]
-    fn create_admin_rejects_bad_arguments() {
-        for args in [
-            &["create-admin"][..],
-            &["create-admin", "--email", "ada@example.com"],
-            &[
-                "create-admin",
-                "--email",
-                "not-an-email",
-                "--full-name",
-                "Ada",
-            ],
-            &[
-                "create-admin",
-                "--email",
-                "ada@example.com",
-                "--full-name",
-                "",
-            ],
-            &["create-admin", "--email"],
-            &[
-                "create-admin",
-                "--email=a@b.c",
-                "--email=d@e.f",
-                "--full-name=X",
-            ],
-            &["create-admin", "--password", "x"],
-            &["serve-forever"],
-        ] {
-            assert!(parse(args).is_err(), "{args:?}");
-        }
-    }
 
     #[test]
     fn admin_passwords_follow_the_registration_rules() {

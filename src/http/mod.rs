@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -24,13 +24,13 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::api;
 use crate::app::App;
 use crate::auth::{CredentialKind, Principal, hex};
 use crate::runtime::{self, Authenticator, Credential, Problem, RequestContext};
+use crate::telemetry;
 
 impl Authenticator for App {
     type Principal = Principal;
@@ -113,27 +113,6 @@ impl App {
 pub const OPERATION_TABLES: &[&[runtime::OperationInfo]] =
     &[api::v1::OPERATIONS, api::v2::OPERATIONS];
 
-/// Runs each routed request in a span labelled with its operation.
-async fn operation_span(request: Request, next: Next) -> Response {
-    let operation = request.extensions().get::<MatchedPath>().and_then(|route| {
-        runtime::find_operation(OPERATION_TABLES, request.method(), route.as_str())
-    });
-    let Some(operation) = operation else {
-        return next.run(request).await;
-    };
-    let span = tracing::debug_span!(
-        "request",
-        operation_id = operation.operation_id,
-        method = operation.method,
-        route = operation.route,
-        status = tracing::field::Empty,
-    );
-    let response = next.run(request).instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
-    tracing::debug!(parent: &span, "handled");
-    response
-}
-
 /// The whole service: both API versions, health and the published specs,
 /// behind the layers every request passes (outermost last).
 pub fn router(app: App) -> Router {
@@ -141,12 +120,18 @@ pub fn router(app: App) -> Router {
     runtime::set_body_limit(config.max_body_bytes);
     let mut router = api::v1::router(app.clone())
         .merge(api::v2::router(app.clone()))
-        .layer(axum::middleware::from_fn(operation_span))
+        .layer(axum::middleware::from_fn(telemetry::operation_span))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            database_gate,
+        ))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz).with_state(app.clone()))
         .route("/openapi/v1.yaml", get(|| spec(api::V1_YAML, YAML)))
         .route("/openapi/v1.json", get(|| spec(api::V1_JSON, JSON)))
         .route("/openapi/v2.yaml", get(|| spec(api::V2_YAML, YAML)))
         .route("/openapi/v2.json", get(|| spec(api::V2_JSON, JSON)))
+        .merge(docs())
         .fallback(runtime::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(negotiate))
@@ -166,9 +151,83 @@ pub fn router(app: App) -> Router {
         router = router.layer(cors);
     }
     router
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            telemetry::request_span,
+        ))
         .layer(PropagateRequestIdLayer::new(runtime::REQUEST_ID))
         .layer(SetRequestIdLayer::new(runtime::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(telemetry::sanitize_request_id))
 }
+
+/// The operator's listener: metrics and probes, kept off the public
+/// address so that neither the figures nor the probes are open to the world.
+pub fn admin_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(runtime::not_found)
+        .with_state(app)
+        .layer(axum::middleware::from_fn(runtime::problem_layer))
+        .layer(SetRequestIdLayer::new(runtime::REQUEST_ID, MakeRequestUuid))
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    match app.metrics.render(&app) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => crate::error::internal("rendering metrics", error).into_response(),
+    }
+}
+
+/// While the health probe finds the database unreachable, API requests are
+/// answered 503 at once instead of each waiting for a connection.
+async fn database_gate(State(app): State<App>, request: Request, next: Next) -> Response {
+    if app.health.is_up() {
+        return next.run(request).await;
+    }
+    app.metrics.record_db_unavailable();
+    crate::health::database_unavailable().into_response()
+}
+
+/// 200 while the server should get traffic: the database answers and it is
+/// not shutting down; otherwise 503 with the reason.
+async fn readyz(State(app): State<App>) -> Response {
+    match app.health.readiness() {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// The interactive reference of both versions at `/docs` (Swagger UI,
+/// embedded in the binary: nothing is fetched from the internet), reading
+/// the bundled specs at `/openapi/{v2,v1}.json`.
+fn docs() -> Router {
+    use utoipa_swagger_ui::{Config, SwaggerUi, Url};
+    let ui = SwaggerUi::new("/docs").config(
+        Config::new([
+            Url::with_primary("v2 (current)", "/openapi/v2.json", true),
+            Url::new("v1 (deprecated)", "/openapi/v1.json"),
+        ])
+        .display_operation_id(true)
+        .try_it_out_enabled(false),
+    );
+    Router::from(ui).layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    ))
+}
+
+/// The docs page runs Swagger UI's own script and styles, from this server only.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'";
 
 /// Sent on every response: an API's answers are data, never documents to
 /// render, frame or cache.

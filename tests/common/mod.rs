@@ -67,6 +67,8 @@ macro_rules! contract_test {
 /// The running server under test.
 pub struct TestServer {
     pub base: String,
+    /// The operator listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin_base: String,
     pub app: App,
     pub backend: Backend,
     /// The configuration the server was built from (its secrets included).
@@ -157,19 +159,32 @@ where
     tweak(&mut config);
     config.database_url = Some(url);
     let app = App::build(&config).await.expect("build the app");
+    let app_for_admin = app.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a port");
     let base = format!("http://{}", listener.local_addr().expect("local address"));
     let server = tokio::spawn(charter::http::serve(listener, app.clone()));
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port");
+    let admin_base = format!(
+        "http://{}",
+        admin_listener.local_addr().expect("local address")
+    );
+    let admin_server = tokio::spawn(async move {
+        axum::serve(admin_listener, charter::http::admin_router(app_for_admin)).await
+    });
     let outcome = tokio::spawn(body(TestServer {
         base,
+        admin_base,
         app: app.clone(),
         backend,
         config,
     }))
     .await;
     server.abort();
+    admin_server.abort();
     app.db.close().await;
     match store {
         Store::Sqlite(dir) => {

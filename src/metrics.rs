@@ -1,0 +1,248 @@
+//! Prometheus metrics of one server, rendered as text at `/metrics` on the
+//! operator listener. Request metrics are recorded by the request span
+//! middleware ([`crate::telemetry`]); gauges of the pool and of live
+//! connections are read when scraped.
+
+use std::sync::atomic::Ordering;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::app::App;
+use crate::runtime::OperationInfo;
+
+/// Label value of requests that matched no operation (404, 405, health, docs).
+pub const UNMATCHED: &str = "unmatched";
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
+    rate_limited: IntCounterVec,
+    auth_failures: IntCounterVec,
+    db_unavailable: IntCounter,
+    db_acquire: Histogram,
+    db_up: IntGauge,
+    db_connections: IntGaugeVec,
+    db_max_connections: IntGauge,
+    live_connections: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("charter".to_owned()), None)?;
+        let request_labels = &["operation_id", "method", "status_class"];
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by operation, method and status class.",
+            ),
+            request_labels,
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from receiving a request to its response headers, by operation, method and status class.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ]),
+            request_labels,
+        )?;
+        let in_flight = IntGauge::new(
+            "http_requests_in_flight",
+            "HTTP requests being handled now.",
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests refused with 429 by a rate limit, by operation.",
+            ),
+            &["operation_id"],
+        )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "auth_failures_total",
+                "Requests refused with 401, by operation and the credential presented \
+                 (bearer, api_key, password for login, none).",
+            ),
+            &["operation_id", "credential"],
+        )?;
+        let db_unavailable = IntCounter::new(
+            "db_unavailable_total",
+            "Requests answered 503 at once because the database was unreachable.",
+        )?;
+        let db_acquire = Histogram::with_opts(
+            HistogramOpts::new(
+                "db_pool_acquire_seconds",
+                "Wait for a pooled database connection, sampled by the readiness probe every few seconds.",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+            ]),
+        )?;
+        let db_up = IntGauge::new(
+            "db_up",
+            "1 while the database answers, 0 while it is unreachable.",
+        )?;
+        let db_connections = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Connections of the database pool, by state (idle, in_use).",
+            ),
+            &["state"],
+        )?;
+        let db_max_connections = IntGauge::new(
+            "db_pool_max_connections",
+            "Most connections the database pool opens.",
+        )?;
+        let live_connections = IntGaugeVec::new(
+            Opts::new(
+                "live_connections",
+                "Open live connections, by kind (sse, websocket).",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(db_unavailable.clone()))?;
+        registry.register(Box::new(db_acquire.clone()))?;
+        registry.register(Box::new(db_up.clone()))?;
+        registry.register(Box::new(db_connections.clone()))?;
+        registry.register(Box::new(db_max_connections.clone()))?;
+        registry.register(Box::new(live_connections.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            in_flight,
+            rate_limited,
+            auth_failures,
+            db_unavailable,
+            db_acquire,
+            db_up,
+            db_connections,
+            db_max_connections,
+            live_connections,
+        })
+    }
+
+    /// Counts a request as in flight until the guard is dropped (also when
+    /// the request is cancelled).
+    pub fn start_request(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Records an answered request.
+    pub fn record_request(
+        &self,
+        operation: Option<&OperationInfo>,
+        method: &axum::http::Method,
+        status: u16,
+        credential: &'static str,
+        seconds: f64,
+    ) {
+        let operation_id = operation.map_or(UNMATCHED, |op| op.operation_id);
+        let method = operation.map_or_else(|| known_method(method), |op| op.method);
+        let class = status_class(status);
+        let labels = [operation_id, method, class];
+        self.requests.with_label_values(&labels).inc();
+        self.duration.with_label_values(&labels).observe(seconds);
+        match status {
+            401 => self
+                .auth_failures
+                .with_label_values(&[operation_id, credential])
+                .inc(),
+            429 => self.rate_limited.with_label_values(&[operation_id]).inc(),
+            _ => {}
+        }
+    }
+
+    pub fn record_db_unavailable(&self) {
+        self.db_unavailable.inc();
+    }
+
+    pub fn observe_db_acquire(&self, seconds: f64) {
+        self.db_acquire.observe(seconds);
+    }
+
+    /// The Prometheus text exposition of every metric, with the gauges read now.
+    pub fn render(&self, app: &App) -> Result<String, prometheus::Error> {
+        let (size, idle, max) = app.db.pool_state();
+        self.db_connections
+            .with_label_values(&["idle"])
+            .set(i64::from(idle));
+        self.db_connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(size.saturating_sub(idle)));
+        self.db_max_connections.set(i64::from(max));
+        self.db_up.set(i64::from(app.health.is_up()));
+        self.live_connections
+            .with_label_values(&["sse"])
+            .set(app.live.sse.load(Ordering::Relaxed) as i64);
+        self.live_connections
+            .with_label_values(&["websocket"])
+            .set(app.live.websocket.load(Ordering::Relaxed) as i64);
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut text)?;
+        String::from_utf8(text).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The method as a label: standard methods by name, anything else as
+/// `OTHER`, so a client cannot create unbounded label values.
+fn known_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes_and_methods_are_bounded() {
+        assert_eq!(status_class(101), "1xx");
+        assert_eq!(status_class(204), "2xx");
+        assert_eq!(status_class(429), "4xx");
+        assert_eq!(status_class(503), "5xx");
+        let odd = axum::http::Method::from_bytes(b"BREW").unwrap_or(axum::http::Method::GET);
+        assert_eq!(known_method(&odd), "OTHER");
+    }
+}
