@@ -14,11 +14,11 @@ use crate::app::Inner;
 use crate::runtime::Problem;
 
 /// How often the probe checks a database that answers.
-const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often it checks one that does not.
 const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest one check may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Woken when a request meets a database error that may mean an outage, so
 /// the probes check at once rather than at their next tick.
@@ -26,6 +26,8 @@ static SUSPECT: Notify = Notify::const_new();
 
 pub struct Health {
     db_up: AtomicBool,
+    /// Follows `db_up`, for requests that wait to learn of an outage.
+    db_up_changes: tokio::sync::watch::Sender<bool>,
     draining: AtomicBool,
 }
 
@@ -33,6 +35,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             db_up: AtomicBool::new(true),
+            db_up_changes: tokio::sync::watch::Sender::new(true),
             draining: AtomicBool::new(false),
         }
     }
@@ -42,6 +45,22 @@ impl Health {
     /// Whether the database answered the last check.
     pub fn is_up(&self) -> bool {
         self.db_up.load(Ordering::Relaxed)
+    }
+
+    /// Completes when the database is found unreachable.
+    pub async fn outage(&self) {
+        let mut changes = self.db_up_changes.subscribe();
+        let _ = changes.wait_for(|up| !*up).await;
+    }
+
+    fn set_up(&self, up: bool) -> bool {
+        let previous = self.db_up.swap(up, Ordering::Relaxed);
+        self.db_up_changes.send_if_modified(|current| {
+            let changed = *current != up;
+            *current = up;
+            changed
+        });
+        previous
     }
 
     pub fn is_draining(&self) -> bool {
@@ -101,7 +120,7 @@ pub fn watch(app: Weak<Inner>) {
             }
             let Some(app) = app.upgrade() else { return };
             let up = probe(&app).await;
-            let previous = app.health.db_up.swap(up, Ordering::Relaxed);
+            let previous = app.health.set_up(up);
             if previous && !up {
                 tracing::error!(
                     "the database is unreachable: API requests are answered 503 until it returns"

@@ -79,7 +79,7 @@ impl Metrics {
         let db_acquire = Histogram::with_opts(
             HistogramOpts::new(
                 "db_pool_acquire_seconds",
-                "Wait for a pooled database connection, sampled by the readiness probe every few seconds.",
+                "Wait for a pooled database connection, sampled by the health probe every second.",
             )
             .buckets(vec![
                 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,

@@ -188,10 +188,16 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 /// While the health probe finds the database unreachable, API requests are
-/// answered 503 at once instead of each waiting for a connection.
+/// answered 503 at once instead of each waiting for a connection; requests
+/// already waiting when it is found down are answered 503 then (whatever
+/// they had begun is rolled back with their transaction).
 async fn database_gate(State(app): State<App>, request: Request, next: Next) -> Response {
     if app.health.is_up() {
-        return next.run(request).await;
+        tokio::select! {
+            biased;
+            response = next.run(request) => return response,
+            () = app.health.outage() => {}
+        }
     }
     app.metrics.record_db_unavailable();
     crate::health::database_unavailable().into_response()
@@ -217,7 +223,9 @@ fn docs() -> Router {
             Url::new("v1 (deprecated)", "/openapi/v1.json"),
         ])
         .display_operation_id(true)
-        .try_it_out_enabled(false),
+        .try_it_out_enabled(false)
+        // Never send the spec to the public online validator.
+        .validator_url("none"),
     );
     Router::from(ui).layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,

@@ -105,7 +105,7 @@ where
 }
 
 /// [`run`] with the server's configuration adjusted by `tweak` (the database
-/// URL is the harness's own).
+/// URL is the harness's own unless `tweak` sets one).
 pub async fn run_with<T, F, Fut>(backend: Backend, tweak: T, body: F)
 where
     T: FnOnce(&mut Config),
@@ -157,7 +157,9 @@ where
         ..Config::default()
     };
     tweak(&mut config);
-    config.database_url = Some(url);
+    if config.database_url.is_none() {
+        config.database_url = Some(url);
+    }
     let app = App::build(&config).await.expect("build the app");
     let app_for_admin = app.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
