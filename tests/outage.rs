@@ -250,6 +250,22 @@ async fn outage(server: TestServer, cluster: Arc<Cluster>) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let noticed_at = began.elapsed();
+    // v1 answers the same, and still says it is deprecated.
+    let legacy = client
+        .get(format!("{}/api/v1/me", server.base))
+        .bearer_auth(&ada.access_token)
+        .send()
+        .await
+        .expect("v1 me");
+    assert_eq!(legacy.status(), 503);
+    for header in ["deprecation", "sunset", "link", "retry-after"] {
+        assert!(
+            legacy.headers().contains_key(header),
+            "v1 503 lacks {header}"
+        );
+    }
+    let problem: Value = legacy.json().await.expect("problem");
+    assert_eq!(problem["code"], "DATABASE_UNAVAILABLE");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(ready(server.admin_base.clone(), client.clone()).await, 503);
 

@@ -192,6 +192,7 @@ async fn metrics(State(app): State<App>) -> Response {
 /// already waiting when it is found down are answered 503 then (whatever
 /// they had begun is rolled back with their transaction).
 async fn database_gate(State(app): State<App>, request: Request, next: Next) -> Response {
+    let v1 = request.uri().path().starts_with("/api/v1/");
     if app.health.is_up() {
         tokio::select! {
             biased;
@@ -200,7 +201,17 @@ async fn database_gate(State(app): State<App>, request: Request, next: Next) -> 
         }
     }
     app.metrics.record_db_unavailable();
-    crate::health::database_unavailable().into_response()
+    let mut response = crate::health::database_unavailable().into_response();
+    // Answered before the version's own layers: v1 still says it is deprecated.
+    if v1 {
+        for (name, value) in api::v1::CONSTANT_HEADERS {
+            response.headers_mut().insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+    }
+    response
 }
 
 /// 200 while the server should get traffic: the database answers and it is
