@@ -1,12 +1,13 @@
 //! Latency of a cheap authenticated GET while 64 clients hammer login.
 //!
 //! Starts the real server (embedded SQLite, in a temporary directory) on
-//! 127.0.0.1, measures `GET /api/v2/me` alone, then again while 64 concurrent
-//! clients post logins (each costs an argon2id verification), in one run.
-//! Prints p50/p99 of both phases and the ratio of the p99s.
+//! 127.0.0.1 and measures `GET /api/v2/me` alone and while 64 concurrent
+//! clients post logins (each costs an argon2id verification), in one run:
+//! the two phases alternate over four rounds. Prints p50/p99 of both phases
+//! and the ratio of the p99s.
 //!
 //! Run: `cargo bench --bench login_flood` (`BENCH_SAMPLES` sets the number of
-//! GETs per phase).
+//! GETs per phase, 4000 by default: a p99 then rests on 40 samples).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +18,8 @@ use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery";
 const FLOODERS: usize = 64;
+/// Quiet and flooded phases alternate this many times.
+const ROUNDS: usize = 4;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -44,7 +47,6 @@ async fn measure(
         // Paced like an interactive client, not a second flood.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    latencies.sort();
     latencies
 }
 
@@ -58,6 +60,51 @@ fn report(label: &str, latencies: &[Duration]) -> Duration {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
     p99
+}
+
+/// Starts 64 clients posting logins on a runtime of their own; they stop
+/// when the flag is set. Returns the flag, the count of answered logins and
+/// the thread.
+fn start_flood(
+    base: &str,
+    login: &serde_json::Value,
+) -> (Arc<AtomicBool>, Arc<AtomicU64>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let logins = Arc::new(AtomicU64::new(0));
+    let (stop_flag, counter, base, login) =
+        (stop.clone(), logins.clone(), base.to_owned(), login.clone());
+    let thread = std::thread::spawn(move || {
+        runtime("flood", 1).block_on(async move {
+            let mut flooders = Vec::new();
+            for i in 0..FLOODERS {
+                let (stop, logins, base) = (stop_flag.clone(), counter.clone(), base.clone());
+                // Half wrong passwords, half right: both cost a verification.
+                let body = if i % 2 == 0 {
+                    login.clone()
+                } else {
+                    json!({"email": "bench@example.com", "password": "wrong password!"})
+                };
+                flooders.push(tokio::spawn(async move {
+                    let client = reqwest::Client::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        if client
+                            .post(format!("{base}/api/v2/auth/login"))
+                            .json(&body)
+                            .send()
+                            .await
+                            .is_ok()
+                        {
+                            logins.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+            for flooder in flooders {
+                let _ = flooder.await;
+            }
+        });
+    });
+    (stop, logins, thread)
 }
 
 /// A runtime on a thread of its own, as a separate process would have.
@@ -80,7 +127,7 @@ fn main() {
     let samples: usize = std::env::var("BENCH_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(4000);
     let dir = std::env::temp_dir().join(format!("charter-bench-{}", uuid::Uuid::new_v4()));
 
     // The server, the measuring client and the flood each get their own
@@ -140,62 +187,35 @@ fn main() {
             .to_owned()
     });
 
-    let quiet = client_runtime.block_on(async {
-        measure(&client, &base, &token, samples / 10).await; // warm-up
-        measure(&client, &base, &token, samples).await
-    });
+    client_runtime.block_on(measure(&client, &base, &token, samples / 10)); // warm-up
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let logins = Arc::new(AtomicU64::new(0));
-    let flood = {
-        let (stop, logins, base, login) =
-            (stop.clone(), logins.clone(), base.clone(), login.clone());
-        std::thread::spawn(move || {
-            runtime("flood", 1).block_on(async move {
-                let mut flooders = Vec::new();
-                for i in 0..FLOODERS {
-                    let (stop, logins, base) = (stop.clone(), logins.clone(), base.clone());
-                    // Half wrong passwords, half right: both cost a verification.
-                    let body = if i % 2 == 0 {
-                        login.clone()
-                    } else {
-                        json!({"email": "bench@example.com", "password": "wrong password!"})
-                    };
-                    flooders.push(tokio::spawn(async move {
-                        let client = reqwest::Client::new();
-                        while !stop.load(Ordering::Relaxed) {
-                            if client
-                                .post(format!("{base}/api/v2/auth/login"))
-                                .json(&body)
-                                .send()
-                                .await
-                                .is_ok()
-                            {
-                                logins.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }));
-                }
-                for flooder in flooders {
-                    let _ = flooder.await;
-                }
-            });
-        })
-    };
-    std::thread::sleep(Duration::from_millis(500));
-    let started = Instant::now();
-    let flooded = client_runtime.block_on(measure(&client, &base, &token, samples));
-    let elapsed = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let _ = flood.join();
+    // Quiet and flooded phases alternate, so drift in the machine's speed
+    // over the run weighs on both alike; each phase's samples are pooled.
+    let per_round = (samples / ROUNDS).max(1);
+    let (mut quiet, mut flooded) = (Vec::new(), Vec::new());
+    let (mut logins_total, mut flood_time) = (0, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        quiet.extend(client_runtime.block_on(measure(&client, &base, &token, per_round)));
+        let (stop, logins, flood) = start_flood(&base, &login);
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        flooded.extend(client_runtime.block_on(measure(&client, &base, &token, per_round)));
+        flood_time += started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let _ = flood.join();
+        logins_total += logins.load(Ordering::Relaxed);
+    }
+    quiet.sort();
+    flooded.sort();
 
-    println!("cheap authenticated GET /api/v2/me, {FLOODERS} login clients in the second phase");
+    println!(
+        "cheap authenticated GET /api/v2/me, quiet vs {FLOODERS} login clients, {ROUNDS} alternating rounds"
+    );
     let quiet_p99 = report("quiet", &quiet);
     let flooded_p99 = report("under login flood", &flooded);
     println!(
-        "logins served during the flood: {} ({:.0}/s)",
-        logins.load(Ordering::Relaxed),
-        logins.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+        "logins served during the flooded phases: {logins_total} ({:.0}/s)",
+        logins_total as f64 / flood_time.as_secs_f64()
     );
     println!(
         "p99 under flood / quiet p99: {:.2}",
