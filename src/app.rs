@@ -188,8 +188,9 @@ impl App {
         )?;
         let db = Db::connect(&url).await?;
         let events = Hub::new(db.clone(), config.event_buffer);
-        // One core stays free of hashing for the request workers: a login
-        // flood then costs other requests little but the cache it shares.
+        // One core stays free of hashing for the request workers (the
+        // hashing threads are pinned to the others): a login flood then
+        // costs other requests little.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let workers = workers.saturating_sub(1).max(1);
         let passwords = Passwords::new(workers)?;
