@@ -67,6 +67,7 @@ async fn create_admin(config: &Config, email: &str, full_name: &str) -> anyhow::
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
+    let mut signals = ShutdownSignals::install()?;
     charter::api::check_schemas().map_err(anyhow::Error::msg)?;
     let app = App::build(config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -106,7 +107,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     }
     let mut server = tokio::spawn(charter::http::serve(listener, app.clone()));
     tokio::select! {
-        () = wait_for_signal() => {}
+        () = signals.recv() => {}
         served = &mut server => {
             admin_stop.cancel();
             return Err(match served {
@@ -141,18 +142,26 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the server gracefully");
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM and SIGINT (Ctrl-C), watched from the moment this is made, so a
+/// signal that arrives while the server starts is not lost (nor fatal).
+struct ShutdownSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
     }
 }

@@ -446,9 +446,38 @@ impl Drop for Process {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_a_slow_request_then_exits_zero() {
+async fn sigterm_drains_requests_closes_live_sessions_then_exits_zero() {
     let mut process = Process::start(&[]);
     let address = process.base.trim_start_matches("http://").to_owned();
+    // A live WebSocket session, to be closed with 1001 ("going away").
+    let account = serde_json::json!({
+        "email": "live@example.com",
+        "password": PASSWORD,
+        "full_name": "Live Listener",
+    });
+    let register = http()
+        .post(format!("{}/api/v2/auth/register", process.base))
+        .json(&account)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(register.status(), 201);
+    let tokens: Value = http()
+        .post(format!("{}/api/v2/auth/login", process.base))
+        .json(&serde_json::json!({"email": account["email"], "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("tokens");
+    let token = tokens["access_token"].as_str().expect("access token");
+    let mut session = charter_client::live::Session::connect(
+        &charter_client::v2::Client::new(&process.base),
+        token,
+    )
+    .await
+    .expect("a WebSocket session");
     // A registration whose body arrives slowly, straddling the signal.
     let body = serde_json::json!({
         "email": "slow@example.com",
@@ -503,6 +532,11 @@ async fn sigterm_drains_a_slow_request_then_exits_zero() {
         response.starts_with("HTTP/1.1 201"),
         "the slow request did not finish: {response}"
     );
+    let closed = tokio::time::timeout(Duration::from_secs(10), session.closed())
+        .await
+        .expect("the session was closed in time")
+        .expect("a close frame");
+    assert_eq!(closed.code, 1001, "{closed:?}");
 
     let status = process.wait(Duration::from_secs(15));
     assert!(status.success(), "exit status {status:?}");
