@@ -214,3 +214,46 @@ contract_test!(list_users, |server| {
     let problem = problem_v1(too_big, 422, "VALIDATION_FAILED");
     assert_eq!(problem.errors[0].pointer.as_str(), "#/limit");
 });
+
+// A small body limit keeps the oversize body within socket buffers, so the
+// client reads the early 413 instead of failing to write the rest.
+contract_test!(
+    answers_outside_the_v1_routes_still_say_it_is_deprecated,
+    config = |c: &mut charter::Config| c.max_body_bytes = 4096,
+    |server| {
+        let client = server.raw();
+        // 404 (no such path), 405 (no such method), 413 (body too large):
+        // made by the service's fallbacks and layers, not by the v1 router.
+        let missing = client
+            .get(server.url("/api/v1/no-such-thing"))
+            .send()
+            .await
+            .expect("404");
+        assert_eq!(missing.status().as_u16(), 404);
+        deprecation_headers(missing.headers());
+        let wrong_method = client
+            .delete(server.url("/api/v1/me"))
+            .send()
+            .await
+            .expect("405");
+        assert_eq!(wrong_method.status().as_u16(), 405);
+        deprecation_headers(wrong_method.headers());
+        // v2 answers carry none of them.
+        let v2_missing = client
+            .get(server.url("/api/v2/no-such-thing"))
+            .send()
+            .await
+            .expect("v2 404");
+        assert!(!v2_missing.headers().contains_key("deprecation"));
+        let oversize = server
+            .raw()
+            .post(server.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(vec![b' '; 8 * 1024])
+            .send()
+            .await
+            .expect("413");
+        assert_eq!(oversize.status().as_u16(), 413);
+        deprecation_headers(oversize.headers());
+    }
+);

@@ -140,7 +140,8 @@ pub fn router(app: App) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
-        .layer(axum::middleware::from_fn(runtime::problem_layer));
+        .layer(axum::middleware::from_fn(runtime::problem_layer))
+        .layer(axum::middleware::from_fn(v1_deprecation));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name.clone(),
@@ -192,7 +193,6 @@ async fn metrics(State(app): State<App>) -> Response {
 /// already waiting when it is found down are answered 503 then (whatever
 /// they had begun is rolled back with their transaction).
 async fn database_gate(State(app): State<App>, request: Request, next: Next) -> Response {
-    let v1 = request.uri().path().starts_with("/api/v1/");
     if app.health.is_up() {
         tokio::select! {
             biased;
@@ -201,14 +201,22 @@ async fn database_gate(State(app): State<App>, request: Request, next: Next) -> 
         }
     }
     app.metrics.record_db_unavailable();
-    let mut response = crate::health::database_unavailable().into_response();
-    // Answered before the version's own layers: v1 still says it is deprecated.
+    crate::health::database_unavailable().into_response()
+}
+
+/// Every answer under `/api/v1/` says the version is deprecated, also those
+/// made outside its router (404, 405, 413, timeouts, database outages).
+async fn v1_deprecation(request: Request, next: Next) -> Response {
+    let v1 = request.uri().path().starts_with("/api/v1/");
+    let mut response = next.run(request).await;
     if v1 {
         for (name, value) in api::v1::CONSTANT_HEADERS {
-            response.headers_mut().insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
+            let name = HeaderName::from_static(name);
+            if !response.headers().contains_key(&name) {
+                response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
+            }
         }
     }
     response
