@@ -88,6 +88,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+impl Config {
+    /// `database_url`, or the embedded SQLite file when it is unset.
+    pub fn database_url_or_default(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -171,10 +181,6 @@ impl App {
     }
 
     async fn assemble(config: &Config, secret: Vec<u8>) -> anyhow::Result<App> {
-        let url = match &config.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite:{DEFAULT_SQLITE_PATH}"),
-        };
         let previous: Vec<&[u8]> = config
             .token_previous_secrets
             .iter()
@@ -186,7 +192,7 @@ impl App {
             config.access_token_ttl,
             config.refresh_token_ttl,
         )?;
-        let db = Db::connect(&url).await?;
+        let db = Db::connect(&config.database_url_or_default()).await?;
         let events = Hub::new(db.clone(), config.event_buffer);
         // One core stays free of hashing for the request workers (the
         // hashing threads are pinned to the others): a login flood then

@@ -5,7 +5,7 @@
 
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use tokio::sync::Notify;
@@ -25,17 +25,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 static SUSPECT: Notify = Notify::const_new();
 
 pub struct Health {
-    db_up: AtomicBool,
-    /// Follows `db_up`, for requests that wait to learn of an outage.
-    db_up_changes: tokio::sync::watch::Sender<bool>,
+    /// Whether the database answered the last check; requests waiting to
+    /// learn of an outage subscribe to it.
+    db_up: tokio::sync::watch::Sender<bool>,
     draining: AtomicBool,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Health {
-            db_up: AtomicBool::new(true),
-            db_up_changes: tokio::sync::watch::Sender::new(true),
+            db_up: tokio::sync::watch::Sender::new(true),
             draining: AtomicBool::new(false),
         }
     }
@@ -44,23 +43,13 @@ impl Default for Health {
 impl Health {
     /// Whether the database answered the last check.
     pub fn is_up(&self) -> bool {
-        self.db_up.load(Ordering::Relaxed)
+        *self.db_up.borrow()
     }
 
     /// Completes when the database is found unreachable.
     pub async fn outage(&self) {
-        let mut changes = self.db_up_changes.subscribe();
+        let mut changes = self.db_up.subscribe();
         let _ = changes.wait_for(|up| !*up).await;
-    }
-
-    fn set_up(&self, up: bool) -> bool {
-        let previous = self.db_up.swap(up, Ordering::Relaxed);
-        self.db_up_changes.send_if_modified(|current| {
-            let changed = *current != up;
-            *current = up;
-            changed
-        });
-        previous
     }
 
     pub fn is_draining(&self) -> bool {
@@ -120,7 +109,7 @@ pub fn watch(app: Weak<Inner>) {
             }
             let Some(app) = app.upgrade() else { return };
             let up = probe(&app).await;
-            let previous = app.health.set_up(up);
+            let previous = app.health.db_up.send_replace(up);
             if previous && !up {
                 tracing::error!(
                     "the database is unreachable: API requests are answered 503 until it returns"
@@ -136,24 +125,10 @@ pub fn watch(app: Weak<Inner>) {
 /// that fails, a fresh connection, so that a pool busy with slow queries is
 /// not taken for an outage.
 async fn probe(app: &Inner) -> bool {
-    let started = Instant::now();
-    match tokio::time::timeout(PROBE_TIMEOUT, app.db.ping()).await {
-        Ok(Ok(wait)) => {
-            app.metrics.observe_db_acquire(wait.as_secs_f64());
-            true
-        }
-        Ok(Err(error)) => {
-            tracing::debug!(%error, "database probe failed on a pooled connection");
-            direct_probe(app).await
-        }
-        Err(_) => {
-            tracing::debug!(elapsed = ?started.elapsed(), "database probe timed out on the pool");
-            direct_probe(app).await
-        }
+    if let Ok(Ok(wait)) = tokio::time::timeout(PROBE_TIMEOUT, app.db.ping()).await {
+        app.metrics.observe_db_acquire(wait.as_secs_f64());
+        return true;
     }
-}
-
-async fn direct_probe(app: &Inner) -> bool {
     matches!(
         tokio::time::timeout(PROBE_TIMEOUT, app.db.ping_new_connection()).await,
         Ok(Ok(()))

@@ -217,11 +217,7 @@ fn spec(version: ApiVersion, format: SpecFormat) -> &'static str {
 
 /// Applies the migrations (as serving would) and exits.
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let url = config
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite:{}", charter::db::DEFAULT_SQLITE_PATH));
-    let db = charter::db::Db::connect(&url).await?;
+    let db = charter::db::Db::connect(&config.database_url_or_default()).await?;
     db.close().await;
     println!("migrations applied ({})", db.backend());
     Ok(())

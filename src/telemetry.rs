@@ -162,13 +162,12 @@ pub async fn request_span(State(app): State<App>, mut request: Request, next: Ne
     let started = Instant::now();
     let in_flight = app.metrics.start_request();
     let method = request.method().clone();
+    let credential = credential_presented(request.headers());
     let request_id = request
         .headers()
         .get(&runtime::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let credential = credential_presented(request.headers());
+        .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         otel.name = %method,
@@ -178,7 +177,7 @@ pub async fn request_span(State(app): State<App>, mut request: Request, next: Ne
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
         operation_id = tracing::field::Empty,
-        request_id = %request_id,
+        request_id,
         trace_id = tracing::field::Empty,
     );
     let parent = TraceContextPropagator::new().extract(&Headers(request.headers()));

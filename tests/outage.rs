@@ -184,38 +184,52 @@ async fn outage(server: TestServer, cluster: Arc<Cluster>) {
 
     let mut writers = Vec::new();
     for writer in 0..4 {
-        let (client, stop, token) = (client.clone(), stop.clone(), ada.access_token.clone());
-        let url = format!("{}/api/v2/channels/{}/messages", server.base, room.id);
+        // Through the generated client: a 503 the spec did not declare
+        // would come back as an unexpected response, not a typed problem.
+        let (client, stop) = (ada.client.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let mut attempts = Vec::new();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let started = began.elapsed();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&serde_json::json!({"body": format!("writer {writer} message {n}")}))
+                let sent = client
+                    .create_message()
+                    .channel_id(room.id)
+                    .body(types::CreateMessageRequest {
+                        body: format!("writer {writer} message {n}")
+                            .parse()
+                            .expect("message body"),
+                    })
                     .send()
-                    .await
-                    .expect("the server answers (no hang, no dropped connection)");
-                let status = response.status().as_u16();
-                let content_type = response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let body: Value = response.json().await.expect("a JSON body");
-                if status != 201 {
-                    assert_eq!(content_type, "application/problem+json", "{body}");
-                }
+                    .await;
+                let (status, id, code) = match sent {
+                    Ok(created) => (
+                        created.status().as_u16(),
+                        Some(created.into_inner().id.to_string()),
+                        None,
+                    ),
+                    Err(charter_client::Error::ErrorResponse(refused)) => {
+                        let content_type = refused
+                            .headers()
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        assert_eq!(content_type, "application/problem+json");
+                        let status = refused.status().as_u16();
+                        (status, None, Some(refused.into_inner().code.to_string()))
+                    }
+                    Err(other) => panic!(
+                        "the server answers with a declared response (no hang, no dropped connection): {other}"
+                    ),
+                };
                 attempts.push(Attempt {
                     started,
                     took: began.elapsed() - started,
                     status,
-                    id: body["id"].as_str().map(str::to_owned),
-                    code: body["code"].as_str().map(str::to_owned),
+                    id,
+                    code,
                 });
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -251,12 +265,14 @@ async fn outage(server: TestServer, cluster: Arc<Cluster>) {
     }
     let noticed_at = began.elapsed();
     // v1 answers the same, and still says it is deprecated.
-    let legacy = client
-        .get(format!("{}/api/v1/me", server.base))
-        .bearer_auth(&ada.access_token)
+    let legacy = server
+        .v1_with_token(&ada.access_token)
+        .get_me()
         .send()
-        .await
-        .expect("v1 me");
+        .await;
+    let Err(charter_client::Error::ErrorResponse(legacy)) = legacy else {
+        panic!("v1 did not answer a declared problem: {legacy:?}");
+    };
     assert_eq!(legacy.status(), 503);
     for header in ["deprecation", "sunset", "link", "retry-after"] {
         assert!(
@@ -264,8 +280,7 @@ async fn outage(server: TestServer, cluster: Arc<Cluster>) {
             "v1 503 lacks {header}"
         );
     }
-    let problem: Value = legacy.json().await.expect("problem");
-    assert_eq!(problem["code"], "DATABASE_UNAVAILABLE");
+    assert_eq!(legacy.into_inner().code.as_str(), "DATABASE_UNAVAILABLE");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(ready(server.admin_base.clone(), client.clone()).await, 503);
 

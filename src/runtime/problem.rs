@@ -160,10 +160,6 @@ impl Problem {
             .with_detail("An unexpected error occurred; quote the request_id when reporting it.")
     }
 
-    pub fn service_unavailable(detail: impl Into<String>) -> Self {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE").with_detail(detail)
-    }
-
     /// A problem for a bare error status produced outside any handler (405, 413, 408, ...).
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
