@@ -48,6 +48,11 @@ pub struct Config {
     pub event_buffer: usize,
     /// Keep-alive, ping, timeout and size settings of SSE and WebSocket sessions.
     pub live: crate::live::Settings,
+    /// Lock and statement timeouts, and SQLite's commit durability.
+    pub database: crate::db::Settings,
+    /// Bounds on client connections: how many, how long a request head may
+    /// take, how large it may be.
+    pub connections: crate::http::listener::Settings,
 }
 
 impl std::fmt::Debug for Config {
@@ -70,6 +75,8 @@ impl std::fmt::Debug for Config {
             .field("drain_timeout", &self.drain_timeout)
             .field("event_buffer", &self.event_buffer)
             .field("live", &self.live)
+            .field("database", &self.database)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -115,6 +122,8 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(30),
             event_buffer: crate::events::DEFAULT_BUFFER,
             live: crate::live::Settings::default(),
+            database: crate::db::Settings::default(),
+            connections: crate::http::listener::Settings::default(),
         }
     }
 }
@@ -141,6 +150,8 @@ pub struct Inner {
     /// Whether the database answers and whether the server is draining.
     pub health: crate::health::Health,
     pub metrics: crate::metrics::Metrics,
+    /// Writers of one channel take turns here before taking a connection.
+    pub write_gates: crate::write_gate::WriteGates,
 }
 
 impl Deref for App {
@@ -192,7 +203,7 @@ impl App {
             config.access_token_ttl,
             config.refresh_token_ttl,
         )?;
-        let db = Db::connect(&config.database_url_or_default()).await?;
+        let db = Db::connect(&config.database_url_or_default(), &config.database).await?;
         let events = Hub::new(db.clone(), config.event_buffer);
         // One core stays free of hashing for the request workers (the
         // hashing threads are pinned to the others): a login flood then
@@ -212,6 +223,7 @@ impl App {
             live: crate::live::Counters::default(),
             health: crate::health::Health::default(),
             metrics: crate::metrics::Metrics::new()?,
+            write_gates: crate::write_gate::WriteGates::new(config.database.lock_timeout),
         }));
         app.forget_idle_clients_periodically();
         crate::health::watch(Arc::downgrade(&app.0));

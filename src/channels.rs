@@ -175,6 +175,8 @@ pub async fn update(
          WHERE id = $4 AND version = $5 RETURNING ",
         channel_returning!()
     );
+    // Writers of the channel take turns before taking a connection.
+    let _turn = app.write_gates.enter(channel.id).await?;
     let publisher = app.events.publisher(channel.id);
     let updated = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
@@ -207,6 +209,8 @@ pub async fn update(
 /// `expected_version`. Its last event, `channel.deleted`, is recorded first
 /// and outlives it; its messages and members go without events of their own.
 pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, Problem> {
+    // Writers of the channel take turns before taking a connection.
+    let _turn = app.write_gates.enter(id).await?;
     let publisher = app.events.publisher(id);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
@@ -241,6 +245,8 @@ pub async fn add_member(
     user: Uuid,
 ) -> Result<(MemberRow, bool), Problem> {
     let now = now();
+    // Writers of the channel take turns before taking a connection.
+    let _turn = app.write_gates.enter(channel).await?;
     let publisher = app.events.publisher(channel);
     let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;

@@ -223,6 +223,40 @@ pub struct Settings {
     #[arg(long, env = "CHARTER_WS_QUEUE", global = true, default_value_t = 256, value_parser = positive)]
     pub ws_queue: usize,
 
+    /// Longest a request waits for a database lock (PostgreSQL's
+    /// lock_timeout, SQLite's busy timeout); beyond it: 503 DATABASE_BUSY.
+    #[arg(long, env = "CHARTER_DB_LOCK_TIMEOUT", global = true, default_value = "5s", value_parser = parse_duration)]
+    pub db_lock_timeout: Duration,
+
+    /// Longest one PostgreSQL statement may run; beyond it: 503 DATABASE_BUSY.
+    #[arg(long, env = "CHARTER_DB_STATEMENT_TIMEOUT", global = true, default_value = "10s", value_parser = parse_duration)]
+    pub db_statement_timeout: Duration,
+
+    /// SQLite commit durability: `full` survives an OS crash or power loss;
+    /// `normal` is faster but may lose the last commits then.
+    #[arg(long, env = "CHARTER_SQLITE_SYNCHRONOUS", global = true, value_enum, default_value_t = crate::db::Synchronous::Full)]
+    pub sqlite_synchronous: crate::db::Synchronous,
+
+    /// Most client connections open at once on the API listener (live
+    /// sessions included); beyond it new connections are refused at once.
+    /// Lowered at startup to fit the process's file-descriptor limit.
+    #[arg(long, env = "CHARTER_MAX_CONNECTIONS", global = true, default_value_t = 4096, value_parser = positive)]
+    pub max_connections: usize,
+
+    /// Longest the server waits for a request head: from a new connection
+    /// to its first complete head, and on a kept-alive connection from one
+    /// response to the next head (so it is also the idle keep-alive timeout).
+    #[arg(long, env = "CHARTER_HEADER_READ_TIMEOUT", global = true, default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line and headers) in bytes; larger: 431.
+    #[arg(long, env = "CHARTER_MAX_HEADER_BYTES", global = true, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(8192..=1048576))]
+    pub max_header_bytes: u64,
+
+    /// Most header fields in one request; more: 431.
+    #[arg(long, env = "CHARTER_MAX_HEADERS", global = true, default_value_t = 100, value_parser = positive)]
+    pub max_headers: usize,
+
     /// Log line format on standard output.
     #[arg(long, env = "CHARTER_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -370,6 +404,18 @@ impl Settings {
             drain_timeout: self.drain_timeout,
             event_buffer: self.event_buffer,
             live,
+            database: crate::db::Settings {
+                lock_timeout: self.db_lock_timeout,
+                statement_timeout: self.db_statement_timeout,
+                sqlite_synchronous: self.sqlite_synchronous,
+            },
+            connections: crate::http::listener::Settings {
+                max_connections: self.max_connections,
+                header_read_timeout: self.header_read_timeout,
+                max_header_bytes: usize::try_from(self.max_header_bytes)
+                    .map_err(|_| anyhow::anyhow!("CHARTER_MAX_HEADER_BYTES is too large"))?,
+                max_headers: self.max_headers,
+            },
         })
     }
 }
@@ -418,6 +464,8 @@ mod tests {
         assert_eq!(config.max_body_bytes, defaults.max_body_bytes);
         assert_eq!(config.request_timeout, defaults.request_timeout);
         assert_eq!(config.drain_timeout, defaults.drain_timeout);
+        assert_eq!(config.database, defaults.database);
+        assert_eq!(config.connections, defaults.connections);
         assert_eq!(config.event_buffer, defaults.event_buffer);
         assert_eq!(config.live.ws_queue, defaults.live.ws_queue);
         assert_eq!(config.live.ws_idle_timeout, defaults.live.ws_idle_timeout);

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, PgPool, SqlitePool};
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -31,11 +33,57 @@ macro_rules! on_db {
 /// The embedded database used when no `DATABASE_URL` is configured.
 pub const DEFAULT_SQLITE_PATH: &str = "data/charter.db";
 
+/// How long the database may make one request wait, and how durable a
+/// SQLite commit is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Longest wait for a lock: PostgreSQL's `lock_timeout`, SQLite's busy
+    /// timeout. Beyond it the request is answered 503 `DATABASE_BUSY`.
+    pub lock_timeout: Duration,
+    /// Longest one PostgreSQL statement may run (`statement_timeout`).
+    pub statement_timeout: Duration,
+    /// SQLite's `synchronous`: `Full` (the default) makes a commit survive
+    /// an OS crash or power loss; `Normal` may lose the last commits then.
+    pub sqlite_synchronous: Synchronous,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            sqlite_synchronous: Synchronous::Full,
+        }
+    }
+}
+
+/// SQLite's `synchronous` settings Charter offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// Every commit is on disk before it is acknowledged.
+    Full,
+    /// Faster; a commit can be lost (not corrupted) by an OS crash or power loss.
+    Normal,
+}
+
+/// A transaction left open by a pooled PostgreSQL connection is ended by
+/// the server after this long, releasing its locks.
+const PG_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Db {
     /// Connects to `url` (`postgres://…` or `sqlite:…`) and applies migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+    pub async fn connect(url: &str, settings: &Settings) -> anyhow::Result<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+            // Each session bounds its own waits, so one stuck row or slow
+            // statement costs the requests that need it, not the pool.
+            let options = PgConnectOptions::from_str(url)?.options([
+                ("lock_timeout", millis(settings.lock_timeout)),
+                ("statement_timeout", millis(settings.statement_timeout)),
+                (
+                    "idle_in_transaction_session_timeout",
+                    millis(PG_IDLE_IN_TRANSACTION_TIMEOUT),
+                ),
+            ]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
@@ -57,17 +105,20 @@ impl Db {
                     .filename(path)
                     .create_if_missing(true)
             };
+            let synchronous = match settings.sqlite_synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            };
             let options = options
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(settings.lock_timeout);
             if path != ":memory:" {
                 // Switching a new file to WAL needs it to itself: do it on one
                 // connection before the pool opens several at once (which
                 // could otherwise fail with "database is locked").
-                use sqlx::Connection;
-                sqlx::SqliteConnection::connect_with(&options)
+                SqliteConnection::connect_with(&options)
                     .await?
                     .close()
                     .await?;
@@ -80,6 +131,9 @@ impl Db {
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(Duration::from_secs(5))
+                .after_release(|connection, _| {
+                    Box::pin(async move { Ok(transaction_state_is_known(connection).await) })
+                })
                 .connect_with(options)
                 .await?;
             Db::Sqlite(pool)
@@ -109,6 +163,20 @@ impl Db {
         })
     }
 
+    /// Stores `bytes` bytes in the probe's row, then empties it again: two
+    /// commits that need room to grow the database files as a real write
+    /// does. `Ok` when both committed.
+    pub async fn test_write(&self, bytes: usize) -> Result<(), sqlx::Error> {
+        const WRITE: &str = "INSERT INTO health_probe (id, payload) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET payload = excluded.payload";
+        let payload = vec![0x5a_u8; bytes];
+        on_db!(self, pool => {
+            sqlx::query(WRITE).bind(payload).execute(pool).await?;
+            sqlx::query(WRITE).bind(Vec::<u8>::new()).execute(pool).await?;
+            Ok(())
+        })
+    }
+
     /// Opens (and closes) a connection of its own, bypassing the pool.
     pub async fn ping_new_connection(&self) -> Result<(), sqlx::Error> {
         use sqlx::{ConnectOptions, Connection};
@@ -134,6 +202,42 @@ impl Db {
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
     }
+}
+
+/// `duration` in milliseconds, as PostgreSQL's timeout settings take it.
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+/// Whether a SQLite connection coming back to the pool is outside any
+/// transaction, as both sqlx and SQLite itself see it. SQLite rolls a
+/// transaction back by itself when a write or COMMIT meets a full disk or an
+/// I/O error; sqlx's count of open transactions then stays up, and the
+/// connection's next "transaction" would be a savepoint whose release
+/// commits nothing. Such a connection is closed instead of reused, so no
+/// later write is acknowledged without a real COMMIT.
+async fn transaction_state_is_known(connection: &mut SqliteConnection) -> bool {
+    let in_sqlite_transaction = match connection.lock_handle().await {
+        Ok(mut handle) => {
+            let raw = handle.as_raw_handle();
+            // SAFETY: the handle is locked for us, so no other thread uses
+            // the connection; sqlite3_get_autocommit only reads its state.
+            unsafe { libsqlite3_sys::sqlite3_get_autocommit(raw.as_ptr()) == 0 }
+        }
+        Err(_) => return false,
+    };
+    // Read after the handle was locked: any rollback queued before the
+    // release has run by then.
+    let in_sqlx_transaction = connection.is_in_transaction();
+    if in_sqlite_transaction || in_sqlx_transaction {
+        tracing::warn!(
+            in_sqlite_transaction,
+            in_sqlx_transaction,
+            "closing a database connection whose transaction state is uncertain"
+        );
+        return false;
+    }
+    true
 }
 
 /// The current time at the precision both backends store (microseconds), so

@@ -13,9 +13,57 @@ impl From<sqlx::Error> for Problem {
             crate::health::suspect();
             return crate::health::database_unavailable();
         }
+        if busy(&error) {
+            tracing::warn!(%error, "database busy");
+            return crate::health::database_busy();
+        }
+        if storage_failed(&error) {
+            tracing::error!(%error, "the database cannot write");
+            crate::health::suspect_storage();
+            return crate::health::storage_unavailable();
+        }
         tracing::error!(%error, "database error");
         Problem::internal()
     }
+}
+
+/// SQLite's primary result code of an error (its extended codes carry the
+/// primary one in the low byte).
+fn sqlite_primary_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    db.code()?.parse::<i32>().ok().map(|code| code & 0xff)
+}
+
+/// Whether the statement gave up waiting for a lock or ran out of time:
+/// retrying later can succeed, and the database itself is fine.
+fn busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    if let Some(code) = sqlite_primary_code(db.as_ref()) {
+        // SQLITE_BUSY, SQLITE_LOCKED
+        return matches!(code, 5 | 6);
+    }
+    // lock_not_available (lock_timeout), query_canceled (statement_timeout),
+    // serialization_failure, deadlock_detected.
+    db.code()
+        .is_some_and(|code| matches!(&*code, "55P03" | "57014" | "40001" | "40P01"))
+}
+
+/// Whether the database could not store a write: its disk is full or
+/// failing. Nothing of the transaction was committed.
+fn storage_failed(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    if let Some(code) = sqlite_primary_code(db.as_ref()) {
+        // SQLITE_IOERR, SQLITE_FULL
+        return matches!(code, 10 | 13);
+    }
+    // disk_full, io_error, and the rest of class 53 "insufficient resources"
+    // but too_many_connections (an outage, above).
+    db.code()
+        .is_some_and(|code| matches!(&*code, "53100" | "53200" | "58030"))
 }
 
 /// Whether an error says the database cannot be reached (or is shutting

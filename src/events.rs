@@ -437,6 +437,8 @@ pub(crate) async fn delete_recorded(
     kind: EventKind,
     data: Value,
 ) -> Result<bool, Problem> {
+    // Writers of the channel take turns before taking a connection.
+    let _turn = app.write_gates.enter(channel).await?;
     let publisher = app.events.publisher(channel);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;

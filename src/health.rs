@@ -1,10 +1,13 @@
-//! Readiness: whether the database answers and whether the server is
-//! draining. A probe watches the database so that, while it is unreachable,
-//! API requests are answered 503 at once instead of each waiting out the
-//! pool's connect retries; it notices the database's return by itself.
+//! Readiness: whether the database answers, whether it can store writes,
+//! and whether the server is draining. A probe watches the database so
+//! that, while it is unreachable, API requests are answered 503 at once
+//! instead of each waiting out the pool's connect retries; it notices the
+//! database's return by itself. When a write fails because the database's
+//! storage is full or failing, the probe writes a test row until that
+//! succeeds again, and readiness is false meanwhile.
 
 use std::sync::Weak;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,14 +23,26 @@ const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest one check may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Size of the probe's test write: several pages, so that it needs the
+/// database files to have room to grow as a real write would.
+const PROBE_WRITE_BYTES: usize = 64 * 1024;
+
 /// Woken when a request meets a database error that may mean an outage, so
 /// the probes check at once rather than at their next tick.
 static SUSPECT: Notify = Notify::const_new();
+
+/// Counts the writes that failed for want of storage (any database of the
+/// process); a probe that sees it change tests whether its own database
+/// can still write.
+static STORAGE_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 pub struct Health {
     /// Whether the database answered the last check; requests waiting to
     /// learn of an outage subscribe to it.
     db_up: tokio::sync::watch::Sender<bool>,
+    /// Whether the database can store writes: false from a failed test
+    /// write until one succeeds.
+    writable: AtomicBool,
     draining: AtomicBool,
 }
 
@@ -35,6 +50,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             db_up: tokio::sync::watch::Sender::new(true),
+            writable: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         }
     }
@@ -73,7 +89,15 @@ impl Health {
         if !self.is_up() {
             return Err(database_unavailable());
         }
+        if !self.is_writable() {
+            return Err(storage_unavailable());
+        }
         Ok(())
+    }
+
+    /// Whether the last test write succeeded (true until one fails).
+    pub fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
     }
 }
 
@@ -84,8 +108,35 @@ pub fn database_unavailable() -> Problem {
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
 }
 
+/// 503 for a request that waited too long for a lock or a statement.
+pub fn database_busy() -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "DATABASE_BUSY")
+        .with_detail(
+            "The data this request needs is busy (locked by other work); nothing was changed. \
+             Retry shortly.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+}
+
+/// 503 for a write the database could not store (full or failing disk).
+pub fn storage_unavailable() -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE")
+        .with_detail(
+            "The database cannot store writes right now; nothing of this request was stored. \
+             Retry later.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+}
+
 /// Asks every probe to check the database now.
 pub fn suspect() {
+    SUSPECT.notify_waiters();
+}
+
+/// A write failed for want of storage: every probe tests its database's
+/// writes now.
+pub fn suspect_storage() {
+    STORAGE_FAILURES.fetch_add(1, Ordering::SeqCst);
     SUSPECT.notify_waiters();
 }
 
@@ -94,12 +145,13 @@ pub fn suspect() {
 /// the application is dropped.
 pub fn watch(app: Weak<Inner>) {
     tokio::spawn(async move {
+        let mut storage_failures_seen = STORAGE_FAILURES.load(Ordering::SeqCst);
         loop {
-            let was_up = match app.upgrade() {
-                Some(app) => app.health.is_up(),
+            let (was_up, was_writable) = match app.upgrade() {
+                Some(app) => (app.health.is_up(), app.health.is_writable()),
                 None => return,
             };
-            if was_up {
+            if was_up && was_writable {
                 tokio::select! {
                     () = SUSPECT.notified() => {}
                     () = tokio::time::sleep(PROBE_INTERVAL) => {}
@@ -116,6 +168,24 @@ pub fn watch(app: Weak<Inner>) {
                 );
             } else if !previous && up {
                 tracing::info!("the database answers again");
+            }
+            let storage_failures = STORAGE_FAILURES.load(Ordering::SeqCst);
+            if up && (!was_writable || storage_failures != storage_failures_seen) {
+                storage_failures_seen = storage_failures;
+                let writable = matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT * 4, app.db.test_write(PROBE_WRITE_BYTES))
+                        .await,
+                    Ok(Ok(()))
+                );
+                let previous = app.health.writable.swap(writable, Ordering::Relaxed);
+                if previous && !writable {
+                    tracing::error!(
+                        "the database cannot store writes (full or failing storage): \
+                         not ready until a test write succeeds"
+                    );
+                } else if !previous && writable {
+                    tracing::info!("the database stores writes again");
+                }
             }
         }
     });

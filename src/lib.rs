@@ -25,6 +25,7 @@ pub mod ratelimit;
 pub mod runtime;
 pub mod telemetry;
 pub mod users;
+pub mod write_gate;
 
 /// The code generated from the OpenAPI documents, one module per version.
 pub mod api {

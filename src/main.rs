@@ -68,6 +68,9 @@ async fn create_admin(config: &Config, email: &str, full_name: &str) -> anyhow::
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
     let mut signals = ShutdownSignals::install()?;
+    let mut config = config.clone();
+    charter::http::listener::fit_descriptor_limit(&mut config.connections);
+    let config = &config;
     charter::api::check_schemas().map_err(anyhow::Error::msg)?;
     let app = App::build(config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -95,11 +98,9 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     // last figures can be scraped; it stops with the process.
     let admin_stop = tokio_util::sync::CancellationToken::new();
     if let Some(admin) = admin {
-        let (router, stop) = (charter::http::admin_router(app.clone()), admin_stop.clone());
+        let (app, stop) = (app.clone(), admin_stop.clone());
         tokio::spawn(async move {
-            let served = axum::serve(admin, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let served = charter::http::serve_admin(admin, app, stop).await;
             if let Err(error) = served {
                 tracing::error!(%error, "the operator listener failed");
             }
@@ -217,7 +218,7 @@ fn spec(version: ApiVersion, format: SpecFormat) -> &'static str {
 
 /// Applies the migrations (as serving would) and exits.
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let db = charter::db::Db::connect(&config.database_url_or_default()).await?;
+    let db = charter::db::Db::connect(&config.database_url_or_default(), &config.database).await?;
     db.close().await;
     println!("migrations applied ({})", db.backend());
     Ok(())

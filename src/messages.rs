@@ -78,6 +78,8 @@ pub async fn create(
         }
         let now = now();
         let id = Uuid::new_v4();
+        // Writers of the channel take turns before taking a connection.
+        let _turn = app.write_gates.enter(channel).await?;
         let publisher = app.events.publisher(channel);
         let outcome = on_db!(&app.db, pool => async {
             let mut tx = pool.begin().await?;
@@ -177,6 +179,8 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         message_columns!()
     );
+    // Writers of the channel take turns before taking a connection.
+    let _turn = app.write_gates.enter(channel).await?;
     let publisher = app.events.publisher(channel);
     let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;

@@ -29,6 +29,9 @@ pub struct Metrics {
     db_connections: IntGaugeVec,
     db_max_connections: IntGauge,
     live_connections: IntGaugeVec,
+    db_writable: IntGauge,
+    connections_open: IntGaugeVec,
+    connections_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -118,6 +121,28 @@ impl Metrics {
         registry.register(Box::new(db_connections.clone()))?;
         registry.register(Box::new(db_max_connections.clone()))?;
         registry.register(Box::new(live_connections.clone()))?;
+        let db_writable = IntGauge::new(
+            "db_writable",
+            "1 while the database stores writes, 0 after a write failed for want of storage \
+             until a test write succeeds.",
+        )?;
+        let connections_open = IntGaugeVec::new(
+            Opts::new(
+                "connections_open",
+                "Open client connections, by listener (api, admin).",
+            ),
+            &["listener"],
+        )?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Client connections refused at once because the listener was at its cap, by listener.",
+            ),
+            &["listener"],
+        )?;
+        registry.register(Box::new(db_writable.clone()))?;
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -131,7 +156,18 @@ impl Metrics {
             db_connections,
             db_max_connections,
             live_connections,
+            db_writable,
+            connections_open,
+            connections_refused,
         })
+    }
+
+    /// The open-connection gauge and refusal counter of one listener.
+    pub fn listener(&self, listener: &str) -> crate::http::listener::Counters {
+        crate::http::listener::Counters {
+            open: self.connections_open.with_label_values(&[listener]),
+            refused: self.connections_refused.with_label_values(&[listener]),
+        }
     }
 
     /// Counts a request as in flight until the guard is dropped (also when
@@ -185,6 +221,7 @@ impl Metrics {
             .set(i64::from(size.saturating_sub(idle)));
         self.db_max_connections.set(i64::from(max));
         self.db_up.set(i64::from(app.health.is_up()));
+        self.db_writable.set(i64::from(app.health.is_writable()));
         self.live_connections
             .with_label_values(&["sse"])
             .set(app.live.sse.load(Ordering::Relaxed) as i64);

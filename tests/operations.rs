@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::process::Process;
 use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -328,122 +327,6 @@ contract_test!(the_docs_portal_is_served_from_the_binary, |server| {
         assert_eq!(spec["openapi"], "3.0.3");
     }
 });
-
-/// A `charter` process of the test's own, on an embedded database in a
-/// temporary directory, logging JSON lines that the test reads.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    base: String,
-    admin_base: String,
-    dir: std::path::PathBuf,
-}
-
-impl Process {
-    fn start(envs: &[(&str, &str)]) -> Process {
-        let dir = std::env::temp_dir().join(format!("charter-proc-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_charter"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--drain-timeout",
-                "10s",
-            ])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env(
-                "DATABASE_URL",
-                format!("sqlite:{}/charter.db", dir.display()),
-            )
-            .env("CHARTER_TOKEN_SECRET", TOKEN_SECRET)
-            .env("RUST_LOG", "info,charter=debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, value) in envs {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("start charter");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let parsed = serde_json::from_str::<Value>(&line)
-                    .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
-                if sender.send(parsed).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let serving = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("charter did not report that it serves");
-            if line["fields"]["message"] == "charter is serving" {
-                break line;
-            }
-        };
-        let address = |field: &str| {
-            serving["fields"][field]
-                .as_str()
-                .unwrap_or_else(|| panic!("no {field} in {serving}"))
-                .to_owned()
-        };
-        Process {
-            base: format!("http://{}", address("address")),
-            admin_base: format!("http://{}", address("admin_address")),
-            child,
-            lines,
-            dir,
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill(2) on our own child's pid, with a valid signal number.
-        let sent = unsafe { libc::kill(pid, signal) };
-        assert_eq!(sent, 0, "kill");
-    }
-
-    /// Waits for the process to exit; its status.
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "charter did not exit in {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Log lines written so far (waiting up to `wait` for more to arrive).
-    fn drain_lines(&self, wait: Duration) -> Vec<Value> {
-        let mut lines = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(wait) {
-            lines.push(line);
-        }
-        lines
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_requests_closes_live_sessions_then_exits_zero() {

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::Value;
 
 /// A throwaway PostgreSQL cluster in a temporary directory.
 struct Cluster {
@@ -344,34 +343,13 @@ async fn outage(server: TestServer, cluster: Arc<Cluster>) {
     );
 
     // No acknowledged write is missing.
-    let mut stored = std::collections::HashSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut request = client
-            .get(format!(
-                "{}/api/v2/channels/{}/messages",
-                server.base, room.id
-            ))
-            .bearer_auth(&ada.access_token)
-            .query(&[("limit", "100")]);
-        if let Some(cursor) = &cursor {
-            request = request.query(&[("cursor", cursor)]);
-        }
-        let page: Value = request
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("page");
-        for item in page["items"].as_array().expect("items") {
-            stored.insert(item["id"].as_str().expect("id").to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let stored = listed_message_ids(
+        &client,
+        &server.base,
+        &ada.access_token,
+        &room.id.to_string(),
+    )
+    .await;
     let acknowledged: Vec<&String> = attempts.iter().filter_map(|a| a.id.as_ref()).collect();
     assert!(
         acknowledged.len() > 10,

@@ -1,12 +1,11 @@
 //! The HTTP surface: the generated routers of both versions over one [`App`],
 //! the unversioned routes, and the layers every request passes through.
 
+pub mod listener;
 mod v1;
 mod v2;
 
 pub(crate) use v2::message as message_model;
-
-use std::net::SocketAddr;
 
 use std::time::Duration;
 
@@ -387,12 +386,35 @@ async fn healthz() -> Response {
 /// accepting connections and waits for requests in flight. Live sessions
 /// watch the same token and close by themselves (WebSocket 1001).
 pub async fn serve(listener: TcpListener, app: App) -> std::io::Result<()> {
-    let shutdown = app.shutdown.clone();
-    axum::serve(
+    listener::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app.clone()),
+        &app.config.connections,
+        app.metrics.listener("api"),
+        app.shutdown.clone(),
     )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}
+
+/// Serves the operator's router on `listener` until `stop` is cancelled,
+/// with a connection cap of its own so it stays reachable while the API
+/// listener is full.
+pub async fn serve_admin(
+    listener: TcpListener,
+    app: App,
+    stop: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let settings = listener::Settings {
+        max_connections: listener::ADMIN_MAX_CONNECTIONS,
+        ..app.config.connections.clone()
+    };
+    listener::serve(
+        listener,
+        admin_router(app.clone()),
+        &settings,
+        app.metrics.listener("admin"),
+        stop,
+    )
     .await
 }
 

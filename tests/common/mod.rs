@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::time::Duration;
 
 use charter::{App, Config};
@@ -174,9 +176,11 @@ where
         "http://{}",
         admin_listener.local_addr().expect("local address")
     );
-    let admin_server = tokio::spawn(async move {
-        axum::serve(admin_listener, charter::http::admin_router(app_for_admin)).await
-    });
+    let admin_server = tokio::spawn(charter::http::serve_admin(
+        admin_listener,
+        app_for_admin,
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let outcome = tokio::spawn(body(TestServer {
         base,
         admin_base,
@@ -409,5 +413,40 @@ where
         .is_err()
     {
         panic!("not read in time: {text:?}");
+    }
+}
+
+/// The ids of every message of `channel`, listed page by page through the
+/// API at `base` with a bearer `token`.
+pub async fn listed_message_ids(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    channel: &str,
+) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = client
+            .get(format!("{base}/api/v2/channels/{channel}/messages"))
+            .bearer_auth(token)
+            .query(&[("limit", "100")]);
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        let page: serde_json::Value = request
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("page");
+        for item in page["items"].as_array().expect("items") {
+            ids.insert(item["id"].as_str().expect("id").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return ids,
+        }
     }
 }
