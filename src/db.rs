@@ -11,6 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+mod migration_lock;
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -34,6 +36,9 @@ pub const DEFAULT_SQLITE_PATH: &str = "data/charter.db";
 impl Db {
     /// Connects to `url` (`postgres://…` or `sqlite:…`) and applies migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        // For a SQLite file: held from the switch to WAL until migrated, so
+        // that processes starting together prepare the file one at a time.
+        let mut startup_lock = None;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -53,6 +58,7 @@ impl Db {
                 {
                     std::fs::create_dir_all(dir)?;
                 }
+                startup_lock = Some(migration_lock::MigrationLock::acquire(Path::new(path)).await?);
                 SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -87,12 +93,15 @@ impl Db {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
         };
         db.migrate().await?;
+        drop(startup_lock);
         Ok(db)
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            // The migrator holds an advisory lock (per database) while it
+            // migrates: instances starting together take turns.
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
