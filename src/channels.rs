@@ -157,34 +157,43 @@ pub struct ChannelChanges<'a> {
     pub topic: Option<Option<&'a str>>,
 }
 
-/// Applies `changes` if the channel is still at `expected_version`; `None`
-/// means it changed meanwhile.
+/// Applies `changes` to the channel. With `expected_version` (a conditional
+/// update, `If-Match`) only while the channel is still at that version:
+/// `None` when it changed meanwhile. Without it the update is unconditional:
+/// the fields it does not change keep the values they have when it applies
+/// (read under the row's lock, never an earlier copy), so concurrent updates
+/// all succeed, one after the other, each recording its own event; 404 when
+/// the channel was deleted meanwhile.
 pub async fn update(
     app: &App,
-    channel: &ChannelRow,
-    expected_version: i64,
+    id: Uuid,
+    expected_version: Option<i64>,
     changes: ChannelChanges<'_>,
 ) -> Result<Option<ChannelRow>, Problem> {
-    let name = changes.name.unwrap_or(&channel.name);
-    let topic = match changes.topic {
-        Some(topic) => topic,
-        None => channel.topic.as_deref(),
-    };
+    // The merge happens in the statement, which locks the row (and so
+    // orders the event it records after those of earlier writers).
     let sql = concat!(
-        "UPDATE channels SET name = $1, topic = $2, version = version + 1, updated_at = $3 \
-         WHERE id = $4 AND version = $5 RETURNING ",
+        "UPDATE channels SET name = COALESCE($1, name), \
+         topic = CASE WHEN $2 THEN $3 ELSE topic END, \
+         version = version + 1, updated_at = $4 \
+         WHERE id = $5 AND ($6 IS NULL OR version = $6) RETURNING ",
         channel_returning!()
     );
+    let (set_topic, topic) = match changes.topic {
+        Some(topic) => (true, topic),
+        None => (false, None),
+    };
     // Writers of the channel take turns before taking a connection.
-    let _turn = app.write_gates.enter(channel.id).await?;
-    let publisher = app.events.publisher(channel.id);
+    let _turn = app.write_gates.enter(id).await?;
+    let publisher = app.events.publisher(id);
     let updated = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<ChannelRow> = sqlx::query_as(sql)
-            .bind(name)
+            .bind(changes.name)
+            .bind(set_topic)
             .bind(topic)
             .bind(now())
-            .bind(channel.id)
+            .bind(id)
             .bind(expected_version)
             .fetch_optional(&mut *tx)
             .await?;
@@ -202,20 +211,27 @@ pub async fn update(
     )?;
     let (row, event) = updated.unzip();
     publisher.publish(event);
-    Ok(row)
+    match row {
+        None if expected_version.is_none() => Err(not_found()),
+        row => Ok(row),
+    }
 }
 
-/// Deletes the channel (with its members and messages) if still at
-/// `expected_version`. Its last event, `channel.deleted`, is recorded first
+/// Deletes the channel (with its members and messages). With
+/// `expected_version` only while the channel is still at that version:
+/// `false` when it changed meanwhile; without it unconditionally (404 when
+/// it is already gone). Its last event, `channel.deleted`, is recorded first
 /// and outlives it; its messages and members go without events of their own.
-pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, Problem> {
+pub async fn delete(app: &App, id: Uuid, expected_version: Option<i64>) -> Result<bool, Problem> {
     // Writers of the channel take turns before taking a connection.
     let _turn = app.write_gates.enter(id).await?;
     let publisher = app.events.publisher(id);
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
-        // Claims the row at the expected version (and locks it until commit).
-        let claimed = sqlx::query("UPDATE channels SET version = version + 1 WHERE id = $1 AND version = $2")
+        // Claims the row (at the expected version, if any) and locks it
+        // until commit.
+        let claimed = sqlx::query(
+            "UPDATE channels SET version = version + 1 WHERE id = $1 AND ($2 IS NULL OR version = $2)")
             .bind(id)
             .bind(expected_version)
             .execute(&mut *tx)
@@ -235,6 +251,9 @@ pub async fn delete(app: &App, id: Uuid, expected_version: i64) -> Result<bool, 
     }.await)?;
     let deleted = event.is_some();
     publisher.publish(event);
+    if !deleted && expected_version.is_none() {
+        return Err(not_found());
+    }
     Ok(deleted)
 }
 

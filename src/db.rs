@@ -13,6 +13,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, PgPool, SqlitePool};
 
+mod migration_lock;
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -73,6 +75,9 @@ const PG_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 impl Db {
     /// Connects to `url` (`postgres://…` or `sqlite:…`) and applies migrations.
     pub async fn connect(url: &str, settings: &Settings) -> anyhow::Result<Db> {
+        // For a SQLite file: held from the switch to WAL until migrated, so
+        // that processes starting together prepare the file one at a time.
+        let mut startup_lock = None;
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Each session bounds its own waits, so one stuck row or slow
             // statement costs the requests that need it, not the pool.
@@ -101,6 +106,7 @@ impl Db {
                 {
                     std::fs::create_dir_all(dir)?;
                 }
+                startup_lock = Some(migration_lock::MigrationLock::acquire(Path::new(path)).await?);
                 SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -141,13 +147,36 @@ impl Db {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
         };
         db.migrate().await?;
+        drop(startup_lock);
         Ok(db)
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            // The migrator holds an advisory lock (per database) while it
+            // migrates: instances starting together take turns. It runs on
+            // a connection of its own without the pool's lock and statement
+            // timeouts, so waiting for another instance's migration, or a
+            // long one, does not fail; closing it releases the lock even if
+            // a migration failed.
+            Db::Postgres(pool) => {
+                let migrator = PgPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            sqlx::raw_sql("SET lock_timeout = 0; SET statement_timeout = 0")
+                                .execute(connection)
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect_with((*pool.connect_options()).clone())
+                    .await?;
+                let migrated = sqlx::migrate!("migrations/postgres").run(&migrator).await;
+                migrator.close().await;
+                migrated?
+            }
         }
         Ok(())
     }

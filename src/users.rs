@@ -230,26 +230,33 @@ pub async fn list_offset(app: &App, offset: i64, limit: i64) -> Result<Vec<UserR
         .await)?)
 }
 
-/// Changes the display name if the row is still at `expected_version`;
-/// `None` means someone changed it first.
+/// Changes the full name (`None` keeps it). With `expected_version` (a
+/// conditional update, `If-Match`) only while the account is still at that
+/// version: `None` when it changed meanwhile. Without it the update is
+/// unconditional and always applies (one statement, so concurrent updates
+/// queue on the row instead of failing); 404 when the account is gone.
 pub async fn update_full_name(
     app: &App,
     id: Uuid,
-    expected_version: i64,
-    full_name: &str,
+    expected_version: Option<i64>,
+    full_name: Option<&str>,
 ) -> Result<Option<UserRow>, Problem> {
     let sql = concat!(
-        "UPDATE users SET full_name = $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3 AND version = $4 RETURNING ",
+        "UPDATE users SET full_name = COALESCE($1, full_name), version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND ($4 IS NULL OR version = $4) RETURNING ",
         user_columns!()
     );
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+    let row: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
         .bind(full_name)
         .bind(now())
         .bind(id)
         .bind(expected_version)
         .fetch_optional(pool)
-        .await)?)
+        .await)?;
+    match row {
+        None if expected_version.is_none() => Err(Problem::not_found("No user has this id.")),
+        row => Ok(row),
+    }
 }
 
 /// Replaces the password after checking the current one, and ends every

@@ -16,6 +16,15 @@ const ME: &str = "me";
 const USER: &str = "user";
 const CHANNEL: &str = "channel";
 
+/// The version a write must still find, from an `If-Match` already checked
+/// against `version` ([`check_if_match`]): none without the header (the
+/// write is unconditional) or with `*` (any current representation).
+fn expected_version(if_match: Option<&str>, version: i64) -> Option<i64> {
+    let header = if_match?;
+    let any = header.split(',').any(|tag| tag.trim() == "*");
+    (!any).then_some(version)
+}
+
 fn me(row: &users::UserRow) -> Me {
     Me {
         id: row.id,
@@ -183,8 +192,8 @@ impl Api for App {
             headers.if_match.as_deref(),
             &etag(ME, current.id, current.version),
         )?;
-        let full_name = body.full_name.unwrap_or_else(|| current.full_name.clone());
-        let row = users::update_full_name(self, current.id, current.version, &full_name)
+        let expected = expected_version(headers.if_match.as_deref(), current.version);
+        let row = users::update_full_name(self, current.id, expected, body.full_name.as_deref())
             .await?
             .ok_or_else(changed_meanwhile)?;
         Ok(UpdateMeResponse::Ok {
@@ -399,7 +408,8 @@ impl Api for App {
             name: body.name.as_deref(),
             topic: body.topic.as_ref().map(|t| t.as_deref()),
         };
-        let row = channels::update(self, &current, current.version, changes)
+        let expected = expected_version(headers.if_match.as_deref(), current.version);
+        let row = channels::update(self, current.id, expected, changes)
             .await?
             .ok_or_else(changed_meanwhile)?;
         Ok(UpdateChannelResponse::Ok {
@@ -420,7 +430,8 @@ impl Api for App {
             headers.if_match.as_deref(),
             &etag(CHANNEL, current.id, current.version),
         )?;
-        if !channels::delete(self, current.id, current.version).await? {
+        let expected = expected_version(headers.if_match.as_deref(), current.version);
+        if !channels::delete(self, current.id, expected).await? {
             return Err(changed_meanwhile());
         }
         Ok(DeleteChannelResponse::NoContent)
