@@ -246,6 +246,13 @@ fn millis(duration: Duration) -> String {
 /// commits nothing. Such a connection is closed instead of reused, so no
 /// later write is acknowledged without a real COMMIT.
 async fn transaction_state_is_known(connection: &mut SqliteConnection) -> bool {
+    // The common case, without a round trip to the connection's thread:
+    // sqlx counts no open transaction (it counts one from BEGIN until its
+    // COMMIT or ROLLBACK succeeded, so a failed COMMIT or a rollback still
+    // queued takes the check below).
+    if !connection.is_in_transaction() {
+        return true;
+    }
     let in_sqlite_transaction = match connection.lock_handle().await {
         Ok(mut handle) => {
             let raw = handle.as_raw_handle();

@@ -248,8 +248,15 @@ async fn an_unfinished_head_holds_little_memory() {
     assert_eq!(warm.status(), 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = process.rss_kib();
+    // Connections that send nothing...
     let mut held = Vec::new();
-    // Each sends most of a 16 KiB head (the default limit) and stops.
+    for _ in 0..CONNECTIONS {
+        held.push(TcpStream::connect(&address).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_idle = process.rss_kib();
+    // ...and connections that send most of a 16 KiB head (the default
+    // limit) and stop.
     let partial = format!(
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: {}",
         "a".repeat(15_000)
@@ -260,14 +267,14 @@ async fn an_unfinished_head_holds_little_memory() {
         held.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = process.rss_kib();
-    let per_connection = after.saturating_sub(before) as f64 / CONNECTIONS as f64;
+    let with_heads = process.rss_kib();
+    let per = |from: u64, to: u64| to.saturating_sub(from) as f64 / CONNECTIONS as f64;
+    let (idle, unfinished) = (per(before, with_idle), per(with_idle, with_heads));
     eprintln!(
-        "RSS {before} KiB -> {after} KiB with {CONNECTIONS} unfinished 15 KB heads: \
-         {per_connection:.1} KiB per connection"
+        "RSS {before} KiB; +{CONNECTIONS} idle connections: {with_idle} KiB \
+         ({idle:.1} KiB each); +{CONNECTIONS} unfinished 15 KB heads: {with_heads} KiB \
+         ({unfinished:.1} KiB each)"
     );
-    assert!(
-        per_connection < 96.0,
-        "{per_connection:.1} KiB per unfinished head"
-    );
+    assert!(idle < 32.0, "{idle:.1} KiB per idle connection");
+    assert!(unfinished < 96.0, "{unfinished:.1} KiB per unfinished head");
 }
