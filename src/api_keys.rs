@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::auth::{Role, api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
 use crate::db::now;
 use crate::on_db;
+use crate::principal_cache::ApiKeyPrincipal;
 use crate::runtime::Problem;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -83,6 +84,7 @@ pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+    app.principals.forget_all();
     if revoked == 0 {
         return Err(Problem::not_found(
             "You have no active API key with this id.",
@@ -93,10 +95,14 @@ pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
 
 /// The active key a presented secret belongs to, recording its use, with its
 /// owner's v1 id and role.
-pub async fn authenticate(app: &App, secret: &str) -> Result<(ApiKeyRow, i64, Role), Problem> {
+pub async fn authenticate(app: &App, secret: &str) -> Result<ApiKeyPrincipal, Problem> {
     let rejected = || Problem::unauthorized("The API key is invalid or revoked.");
     if !api_key_well_formed(secret) {
         return Err(rejected());
+    }
+    let digest = secret_digest(secret);
+    if let Some(found) = app.principals.api_key(&digest) {
+        return Ok(found);
     }
     #[derive(sqlx::FromRow)]
     struct Found {
@@ -106,17 +112,25 @@ pub async fn authenticate(app: &App, secret: &str) -> Result<(ApiKeyRow, i64, Ro
         #[sqlx(try_from = "String")]
         user_role: Role,
     }
-    let now = now();
+    let check = app.principals.start_check();
+    // `last_used_at` is written when the key is checked against the
+    // database: at most about once per principal-cache period per instance.
     let found: Option<Found> = on_db!(&app.db, pool => sqlx::query_as(
         "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL \
          RETURNING id, user_id, name, prefix, scopes, created_at, last_used_at, \
          (SELECT seq FROM users WHERE users.id = api_keys.user_id) AS user_seq, \
          (SELECT role FROM users WHERE users.id = api_keys.user_id) AS user_role")
-        .bind(now)
-        .bind(secret_digest(secret))
+        .bind(now())
+        .bind(&digest)
         .fetch_optional(pool)
         .await)?;
-    found
-        .map(|f| (f.key, f.user_seq, f.user_role))
-        .ok_or_else(rejected)
+    let found = found
+        .map(|f| ApiKeyPrincipal {
+            key: f.key,
+            user_seq: f.user_seq,
+            role: f.user_role,
+        })
+        .ok_or_else(rejected)?;
+    app.principals.store_api_key(check, digest, found.clone());
+    Ok(found)
 }

@@ -150,6 +150,8 @@ pub struct Inner {
     /// Whether the database answers and whether the server is draining.
     pub health: crate::health::Health,
     pub metrics: crate::metrics::Metrics,
+    /// Principals checked against the database a moment ago.
+    pub principals: crate::principal_cache::PrincipalCache,
     /// Writers of one channel take turns here before taking a connection.
     pub write_gates: crate::write_gate::WriteGates,
 }
@@ -223,6 +225,7 @@ impl App {
             live: crate::live::Counters::default(),
             health: crate::health::Health::default(),
             metrics: crate::metrics::Metrics::new()?,
+            principals: crate::principal_cache::PrincipalCache::default(),
             write_gates: crate::write_gate::WriteGates::new(config.database.lock_timeout),
         }));
         app.forget_idle_clients_periodically();

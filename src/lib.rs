@@ -21,6 +21,7 @@ pub mod live;
 pub mod messages;
 pub mod metrics;
 pub mod pagination;
+pub mod principal_cache;
 pub mod ratelimit;
 pub mod runtime;
 pub mod telemetry;

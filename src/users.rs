@@ -290,6 +290,8 @@ pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> R
             .await?;
         tx.commit().await
     }.await)?;
+    // The sessions just ended are not trusted from cache any more.
+    app.principals.forget_all();
     Ok(())
 }
 
@@ -394,6 +396,10 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
         tx.commit().await?;
         Ok::<_, sqlx::Error>(outcome)
     }.await)?;
+    if outcome == Err(true) {
+        // A reused token revoked its whole family.
+        app.principals.forget_all();
+    }
     match outcome {
         Ok((user, session_id)) => Ok(Session {
             session_id,
@@ -426,6 +432,7 @@ pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Pr
         .execute(pool)
         .await
         .map(|_| ()))?;
+    app.principals.forget_all();
     Ok(())
 }
 
@@ -466,6 +473,7 @@ where
         .fetch_optional(pool)
         .await)?;
     if let Some(row) = promoted {
+        app.principals.forget_all();
         return Ok(AdminBootstrap::Promoted(row));
     }
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
@@ -560,6 +568,8 @@ pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some(recorded))
     }.await)?;
+    // The account's sessions and keys are gone with it.
+    app.principals.forget_all();
     let found = recorded.is_some();
     publisher.publish(recorded.into_iter().flatten());
     Ok(found)

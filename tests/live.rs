@@ -668,14 +668,7 @@ contract_test!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_posted_on_one_instance_reaches_sse_and_websocket_on_another() {
     common::run(Backend::Postgres, |server: TestServer| async move {
-        let b = charter::App::build(&server.config)
-            .await
-            .expect("second instance");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let b_base = format!("http://{}", listener.local_addr().expect("address"));
-        let b_server = tokio::spawn(charter::http::serve(listener, b.clone()));
+        let (b, b_base, b_server) = server.second_instance().await;
 
         let alice = server.user("Alice").await;
         let room = channel(&alice, "room", types::ChannelVisibility::Public)

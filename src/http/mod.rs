@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::api;
 use crate::app::App;
 use crate::auth::{CredentialKind, Principal, hex};
+use crate::principal_cache::SessionPrincipal;
 use crate::runtime::{self, Authenticator, Credential, Problem, RequestContext};
 use crate::telemetry;
 
@@ -55,7 +56,8 @@ impl Authenticator for App {
         match credential {
             Credential::Bearer { token, .. } => self.bearer_principal(token).await,
             Credential::ApiKey { key, .. } => {
-                let (row, user_seq, role) = crate::api_keys::authenticate(self, key).await?;
+                let found = crate::api_keys::authenticate(self, key).await?;
+                let (row, user_seq, role) = (found.key, found.user_seq, found.role);
                 let scopes = row.scope_list();
                 // Reads need the `read` scope, everything else `write`.
                 let needed = match ctx.operation.method {
@@ -85,21 +87,35 @@ impl Authenticator for App {
 
 impl App {
     /// The principal a bearer access token stands for: the token is checked
-    /// offline, then one query loads its user and role and checks that its
-    /// session was not revoked since it was issued.
+    /// offline, then its user, role and session (not revoked since it was
+    /// issued) are read from the database, or from the principal cache when
+    /// they were read a moment ago.
     pub async fn bearer_principal(&self, token: &str) -> Result<Principal, Problem> {
         let claims = self.tokens.verify_access(token)?;
-        let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
-            .await?
-            .ok_or_else(|| {
-                Problem::unauthorized(
-                    "The access token's session has ended or the account no longer exists.",
-                )
-            })?;
+        let found = match self.principals.session(claims.user_id, claims.session_id) {
+            Some(found) => found,
+            None => {
+                let check = self.principals.start_check();
+                let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Problem::unauthorized(
+                            "The access token's session has ended or the account no longer exists.",
+                        )
+                    })?;
+                let found = SessionPrincipal {
+                    user_seq: user.seq,
+                    role: user.role,
+                };
+                self.principals
+                    .store_session(check, claims.user_id, claims.session_id, found);
+                found
+            }
+        };
         Ok(Principal {
-            user_id: user.id,
-            user_seq: user.seq,
-            role: user.role,
+            user_id: claims.user_id,
+            user_seq: found.user_seq,
+            role: found.role,
             via: CredentialKind::AccessToken {
                 session_id: claims.session_id,
                 expires_at: claims.expires_at,

@@ -282,6 +282,20 @@ impl TestServer {
         }
     }
 
+    /// Another instance over the same database, serving on a port of its
+    /// own until the handle is dropped or aborted: the app and its base URL.
+    pub async fn second_instance(
+        &self,
+    ) -> (App, String, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let app = App::build(&self.config).await.expect("second instance");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let server = tokio::spawn(charter::http::serve(listener, app.clone()));
+        (app, base, server)
+    }
+
     /// Makes the account with `email` an administrator the way
     /// `charter create-admin` does (no password is needed to promote).
     pub async fn make_admin(&self, email: &str) {

@@ -1,0 +1,273 @@
+//! Revocations with principals cached (PostgreSQL, two instances A and B on
+//! one database): each one takes effect on the very next request on the
+//! instance that performed it, and within 1 s on the other, which had the
+//! principal cached a moment before. There is no cross-instance channel to
+//! lose: the other instance trusts a cached principal for at most
+//! `charter::principal_cache::TRUST_FOR` (500 ms) after checking it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// The bound the other instance must meet.
+const ACROSS_INSTANCES: Duration = Duration::from_secs(1);
+
+/// Two instances over the test's database.
+struct Pair {
+    a: String,
+    b: String,
+    http: reqwest::Client,
+    _b_server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn second_instance(server: &TestServer) -> Pair {
+    let (_, b, b_server) = server.second_instance().await;
+    Pair {
+        a: server.base.clone(),
+        b,
+        http: server.raw(),
+        _b_server: b_server,
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone)]
+enum Auth {
+    Anonymous,
+    Bearer(String),
+    ApiKey(String),
+}
+
+impl Auth {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::Anonymous => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::ApiKey(key) => request.header("x-api-key", key),
+        }
+    }
+}
+
+impl Pair {
+    async fn status(&self, base: &str, method: reqwest::Method, path: &str, auth: &Auth) -> u16 {
+        auth.apply(self.http.request(method, format!("{base}{path}")))
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
+    /// An authenticated read that bearer tokens and API keys may both make.
+    async fn me(&self, base: &str, auth: &Auth) -> u16 {
+        self.status(base, reqwest::Method::GET, "/api/v2/channels", auth)
+            .await
+    }
+
+    /// Both instances accept `auth` now (and so have its principal cached).
+    async fn warm(&self, auth: &Auth) {
+        assert_eq!(self.me(&self.a, auth).await, 200, "A before");
+        assert_eq!(self.me(&self.b, auth).await, 200, "B before");
+    }
+
+    /// After a revocation made on A: A refuses at once, B within the bound.
+    async fn refused_everywhere(&self, auth: &Auth, what: &str) {
+        let revoked_at = Instant::now();
+        assert_eq!(
+            self.me(&self.a, auth).await,
+            401,
+            "{what}: A's next request"
+        );
+        let waited = self
+            .until(revoked_at, || async { self.me(&self.b, auth).await == 401 })
+            .await;
+        eprintln!("{what}: refused on B after {waited:?}");
+    }
+
+    /// Polls `done` until it holds; how long after `since` that was. Fails
+    /// beyond [`ACROSS_INSTANCES`].
+    async fn until<F, Fut>(&self, since: Instant, done: F) -> Duration
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        loop {
+            if done().await {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() <= ACROSS_INSTANCES,
+                "the other instance still trusted a revoked principal after {:?}",
+                since.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn post(&self, base: &str, path: &str, auth: &Auth, body: Value) -> reqwest::Response {
+        auth.apply(self.http.post(format!("{base}{path}")).json(&body))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_take_effect_at_once_here_and_within_a_second_elsewhere() {
+    common::run(Backend::Postgres, |server: TestServer| async move {
+        let pair = second_instance(&server).await;
+
+        // Logout.
+        let user = server.user("Logout").await;
+        let auth = Auth::Bearer(user.access_token.clone());
+        pair.warm(&auth).await;
+        let out = pair
+            .post(
+                &pair.a,
+                "/api/v2/auth/logout",
+                &auth,
+                json!({"refresh_token": user.refresh_token}),
+            )
+            .await;
+        assert_eq!(out.status(), 204);
+        pair.refused_everywhere(&auth, "logout").await;
+
+        // Password change.
+        let user = server.user("Password").await;
+        let auth = Auth::Bearer(user.access_token.clone());
+        pair.warm(&auth).await;
+        let changed = pair
+            .post(
+                &pair.a,
+                "/api/v2/me/password",
+                &auth,
+                json!({"current_password": PASSWORD, "new_password": "another long passphrase"}),
+            )
+            .await;
+        assert_eq!(changed.status(), 204);
+        pair.refused_everywhere(&auth, "password change").await;
+
+        // Reuse of a rotated refresh token revokes the whole session.
+        let user = server.user("Reuse").await;
+        let refreshed: Value = pair
+            .post(
+                &pair.a,
+                "/api/v2/auth/refresh",
+                &Auth::Anonymous,
+                json!({"refresh_token": user.refresh_token}),
+            )
+            .await
+            .json()
+            .await
+            .expect("new tokens");
+        let auth = Auth::Bearer(
+            refreshed["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        );
+        pair.warm(&auth).await;
+        let reused = pair
+            .post(
+                &pair.a,
+                "/api/v2/auth/refresh",
+                &Auth::Anonymous,
+                json!({"refresh_token": user.refresh_token}),
+            )
+            .await;
+        assert_eq!(reused.status(), 401);
+        pair.refused_everywhere(&auth, "refresh-token reuse").await;
+
+        // API-key revocation.
+        let user = server.user("Keys").await;
+        let owner = Auth::Bearer(user.access_token.clone());
+        let created: Value = pair
+            .post(
+                &pair.a,
+                "/api/v2/api-keys",
+                &owner,
+                json!({"name": "bot", "scopes": ["read"]}),
+            )
+            .await
+            .json()
+            .await
+            .expect("key");
+        let auth = Auth::ApiKey(created["key"].as_str().expect("secret").to_owned());
+        pair.warm(&auth).await;
+        let id = created["id"].as_str().expect("id");
+        let revoked = pair
+            .status(
+                &pair.a,
+                reqwest::Method::DELETE,
+                &format!("/api/v2/api-keys/{id}"),
+                &owner,
+            )
+            .await;
+        assert_eq!(revoked, 204);
+        pair.refused_everywhere(&auth, "API-key revocation").await;
+
+        // Account deletion by an administrator.
+        let admin = server.user("Admin").await;
+        server.make_admin(&admin.email).await;
+        let admin_auth = Auth::Bearer(admin.access_token.clone());
+        let user = server.user("Deleted").await;
+        let auth = Auth::Bearer(user.access_token.clone());
+        pair.warm(&auth).await;
+        let deleted = pair
+            .status(
+                &pair.a,
+                reqwest::Method::DELETE,
+                &format!("/api/v2/users/{}", user.id),
+                &admin_auth,
+            )
+            .await;
+        assert_eq!(deleted, 204);
+        pair.refused_everywhere(&auth, "account deletion").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_reaches_the_other_instance_within_a_second() {
+    common::run(Backend::Postgres, |server: TestServer| async move {
+        let pair = second_instance(&server).await;
+        let user = server.user("Promoted").await;
+        let auth = Auth::Bearer(user.access_token.clone());
+        let victims = [
+            server.user("First").await,
+            server.user("Second").await,
+            server.user("Third").await,
+        ];
+        // As a plain user, B refuses (and caches the principal).
+        let path = |victim: &TestUser| format!("/api/v2/users/{}", victim.id);
+        let forbidden = pair
+            .status(&pair.b, reqwest::Method::DELETE, &path(&victims[0]), &auth)
+            .await;
+        assert_eq!(forbidden, 403);
+        let before = pair
+            .status(&pair.a, reqwest::Method::DELETE, &path(&victims[0]), &auth)
+            .await;
+        assert_eq!(before, 403);
+
+        // Promoted on A (as `charter create-admin` does): A at once...
+        server.make_admin(&user.email).await;
+        let promoted_at = Instant::now();
+        let on_a = pair
+            .status(&pair.a, reqwest::Method::DELETE, &path(&victims[1]), &auth)
+            .await;
+        assert_eq!(on_a, 204, "A's next request sees the new role");
+        // ...and B within the bound.
+        let waited = pair
+            .until(promoted_at, || async {
+                pair.status(&pair.b, reqwest::Method::DELETE, &path(&victims[2]), &auth)
+                    .await
+                    == 204
+            })
+            .await;
+        eprintln!("role change: seen on B after {waited:?}");
+    })
+    .await;
+}
