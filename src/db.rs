@@ -68,6 +68,9 @@ pub enum Synchronous {
     Normal,
 }
 
+/// A pooled PostgreSQL connection idle for longer is pinged before use.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A transaction left open by a pooled PostgreSQL connection is ended by
 /// the server after this long, releasing its locks.
 const PG_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -92,6 +95,18 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                // sqlx pings a connection on every acquire by default: a
+                // round trip per query. Only one that sat idle for a while
+                // (through an outage, say) is pinged; under load none is.
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > PG_PING_AFTER_IDLE {
+                            connection.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options)
                 .await?;
             Db::Postgres(pool)
@@ -137,6 +152,9 @@ impl Db {
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(Duration::from_secs(5))
+                // An in-process connection has no peer to lose: no ping (a
+                // hand-off to its thread) on every acquire.
+                .test_before_acquire(false)
                 .after_release(|connection, _| {
                     Box::pin(async move { Ok(transaction_state_is_known(connection).await) })
                 })
