@@ -55,6 +55,7 @@ macro_rules! visible_to {
      (SELECT 1 FROM channel_members m WHERE m.channel_id = c.id AND m.user_id = $1))"
     };
 }
+pub(crate) use visible_to;
 
 fn not_found() -> Problem {
     Problem::not_found("No channel with this id is visible to you.")

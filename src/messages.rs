@@ -213,9 +213,13 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
     }
 }
 
-/// Messages of a channel, newest first, older than `before_seq`.
-pub async fn list_before(
+/// A page of the channel's messages (newest first, before `before_seq`)
+/// if `viewer` may see the channel; 404 otherwise. One query when the page
+/// has messages (visibility is checked in it); an empty page takes a
+/// second one to tell an empty channel from one the viewer may not see.
+pub async fn list_visible_before(
     app: &App,
+    viewer: Uuid,
     channel: Uuid,
     before_seq: i64,
     limit: usize,
@@ -223,14 +227,21 @@ pub async fn list_before(
     let sql = concat!(
         "SELECT ",
         message_columns!(),
-        " FROM messages WHERE channel_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        " FROM messages WHERE channel_id = $2 AND seq < $3 \
+         AND EXISTS (SELECT 1 FROM channels c WHERE c.id = $2 AND ",
+        crate::channels::visible_to!(),
+        ") ORDER BY seq DESC LIMIT $4"
     );
-    let rows = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let rows: Vec<MessageRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+        .bind(viewer)
         .bind(channel)
         .bind(before_seq)
         .bind(limit as i64 + 1)
         .fetch_all(pool)
         .await)?;
+    if rows.is_empty() {
+        crate::channels::visible(app, viewer, channel).await?;
+    }
     Ok(split_page(rows, limit))
 }
 

@@ -513,14 +513,19 @@ impl Api for App {
         path: ListMessagesPath,
         query: ListMessagesQuery,
     ) -> Result<ListMessagesResponse, Problem> {
-        let current = channels::visible(self, auth.user_id, path.channel_id).await?;
-        let listing = listing("messages", Some(current.id), auth.user_id);
+        let listing = listing("messages", Some(path.channel_id), auth.user_id);
         let before = match &query.cursor {
             Some(cursor) => self.cursors.decode(&listing, cursor)?,
             None => i64::MAX,
         };
-        let (rows, more) =
-            messages::list_before(self, current.id, before, limit(query.limit)).await?;
+        let (rows, more) = messages::list_visible_before(
+            self,
+            auth.user_id,
+            path.channel_id,
+            before,
+            limit(query.limit),
+        )
+        .await?;
         let next_cursor = more
             .then(|| rows.last().map(|r| self.cursors.encode(&listing, r.seq)))
             .flatten();
