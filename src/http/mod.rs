@@ -149,20 +149,12 @@ pub fn router(app: App) -> Router {
         .merge(docs())
         .fallback(runtime::not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(negotiate))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
-        .layer(axum::middleware::from_fn(runtime::problem_layer))
-        .layer(axum::middleware::from_fn(v1_deprecation));
-    for (name, value) in SECURITY_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            name.clone(),
-            HeaderValue::from_static(value),
-        ));
-    }
+        .layer(axum::middleware::from_fn(edge));
     if let Some(cors) = cors(&config.cors_origins) {
         router = router.layer(cors);
     }
@@ -219,19 +211,33 @@ async fn database_gate(State(app): State<App>, request: Request, next: Next) -> 
     crate::health::database_unavailable().into_response()
 }
 
-/// Every answer under `/api/v1/` says the version is deprecated, also those
-/// made outside its router (404, 405, 413, timeouts, database outages).
-async fn v1_deprecation(request: Request, next: Next) -> Response {
-    let v1 = request.uri().path().starts_with("/api/v1/");
-    let mut response = next.run(request).await;
-    if v1 {
+/// What every answer passes through on its way out, in one layer (each
+/// layer costs every request a boxed service of its own): `Accept`
+/// negotiation (406) on the way in; on the way out, error responses
+/// completed as problem documents (also those axum or tower made: 404,
+/// 405, 413, timeouts), the v1 deprecation headers on everything under
+/// `/api/v1/` (also 404, 405, 413, timeouts, database outages), and the
+/// security headers.
+async fn edge(request: Request, next: Next) -> Response {
+    let request_id = request.headers().get(&runtime::REQUEST_ID).cloned();
+    let uri = request.uri().clone();
+    let response = match negotiate(&request) {
+        Some(refusal) => refusal.into_response(),
+        None => next.run(request).await,
+    };
+    let mut response = runtime::complete_problem(response, request_id.as_ref(), uri.path());
+    let headers = response.headers_mut();
+    if uri.path().starts_with("/api/v1/") {
         for (name, value) in api::v1::CONSTANT_HEADERS {
             let name = HeaderName::from_static(name);
-            if !response.headers().contains_key(&name) {
-                response
-                    .headers_mut()
-                    .insert(name, HeaderValue::from_static(value));
+            if !headers.contains_key(&name) {
+                headers.insert(name, HeaderValue::from_static(value));
             }
+        }
+    }
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), HeaderValue::from_static(value));
         }
     }
     response
@@ -326,9 +332,9 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// 406 when the client accepts none of the media types the API produces.
-async fn negotiate(request: Request, next: Next) -> Response {
+fn negotiate(request: &Request) -> Option<Problem> {
     if acceptable(request.headers(), false) || !request.uri().path().starts_with("/api/") {
-        return next.run(request).await;
+        return None;
     }
     // Not JSON: an event stream (`text/event-stream`) is acceptable too
     // where the operation produces one. Looked up only here, off the
@@ -341,15 +347,15 @@ async fn negotiate(request: Request, next: Next) -> Response {
         })
         .is_some_and(|op| op.produces.contains(&"text/event-stream"));
     if streams && acceptable(request.headers(), true) {
-        return next.run(request).await;
+        return None;
     }
-    Problem::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE")
-        .with_detail(if streams {
+    Some(
+        Problem::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE").with_detail(if streams {
             "This operation answers with text/event-stream (or application/problem+json)."
         } else {
             "This API answers with application/json or application/problem+json."
-        })
-        .into_response()
+        }),
+    )
 }
 
 /// Whether every `Accept` header admits JSON or, with `streams`, an event stream.

@@ -985,7 +985,18 @@ pub async fn problem_layer(request: Request, next: Next) -> Response {
     // Handles, not copies: most responses are not problems.
     let request_id = request.headers().get(&REQUEST_ID).cloned();
     let uri = request.uri().clone();
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
+    complete_problem(response, request_id.as_ref(), uri.path())
+}
+
+/// What [`problem_layer`] does to a response, for a middleware of the
+/// application's own that does more around it: an error response becomes
+/// a complete problem document with the request's id and path.
+pub fn complete_problem(
+    mut response: Response,
+    request_id: Option<&HeaderValue>,
+    path: &str,
+) -> Response {
     let pending = response.extensions_mut().remove::<PendingProblem>();
     let is_problem = response
         .headers()
@@ -1000,10 +1011,9 @@ pub async fn problem_layer(request: Request, next: Next) -> Response {
     };
     let (old, _) = response.into_parts();
     let request_id = request_id
-        .as_ref()
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let mut rendered = problem.render(&request_id, uri.path());
+    let mut rendered = problem.render(&request_id, path);
     for (name, value) in &old.headers {
         if name != header::CONTENT_TYPE
             && name != header::CONTENT_LENGTH
