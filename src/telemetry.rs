@@ -133,9 +133,11 @@ struct MatchedOperation(Arc<OnceLock<&'static OperationInfo>>);
 /// Longest request id taken from a client; longer or odd ones are replaced.
 const MAX_REQUEST_ID: usize = 128;
 
-/// Drops an incoming `X-Request-Id` that could garble logs (too long, or
-/// beyond letters, digits and `-_.:`), so a fresh one is assigned.
-pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+/// The request's id: the client's `X-Request-Id` when it is one value of
+/// at most [`MAX_REQUEST_ID`] letters, digits and `-_.:` (anything else could
+/// garble logs), else a fresh UUID. Left in the request's headers, where
+/// every layer and handler after this reads it.
+fn assign_request_id(headers: &mut HeaderMap) -> HeaderValue {
     let acceptable = |value: &HeaderValue| {
         let bytes = value.as_bytes();
         !bytes.is_empty()
@@ -144,30 +146,30 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
     };
-    let headers = request.headers_mut();
-    if headers.get_all(&runtime::REQUEST_ID).iter().count() > 1
-        || headers
-            .get(&runtime::REQUEST_ID)
-            .is_some_and(|value| !acceptable(value))
+    let mut given = headers.get_all(&runtime::REQUEST_ID).iter();
+    if let (Some(value), None) = (given.next(), given.next())
+        && acceptable(value)
     {
-        headers.remove(&runtime::REQUEST_ID);
+        return value.clone();
     }
-    next.run(request).await
+    let mut text = [0_u8; uuid::fmt::Hyphenated::LENGTH];
+    let fresh = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    let value = HeaderValue::from_str(fresh).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    headers.insert(runtime::REQUEST_ID, value.clone());
+    value
 }
 
-/// The outermost span of a request (inside request-id assignment): opens it,
-/// continues an incoming W3C trace, and records the request's metrics once
-/// the response, whatever produced it, is known.
+/// The outermost layer of a request: assigns its id (returned in every
+/// response's `X-Request-Id`), opens its span, continues an incoming W3C
+/// trace, and records the request's metrics once the response, whatever
+/// produced it, is known.
 pub async fn request_span(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let in_flight = app.metrics.start_request();
     let method = request.method().clone();
     let credential = credential_presented(request.headers());
-    let request_id = request
-        .headers()
-        .get(&runtime::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let request_id_value = assign_request_id(request.headers_mut());
+    let request_id = request_id_value.to_str().unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         otel.name = %method,
@@ -190,7 +192,12 @@ pub async fn request_span(State(app): State<App>, mut request: Request, next: Ne
     let _ = span.set_parent(parent);
     let matched = MatchedOperation::default();
     request.extensions_mut().insert(matched.clone());
-    let response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if !response.headers().contains_key(&runtime::REQUEST_ID) {
+        response
+            .headers_mut()
+            .insert(runtime::REQUEST_ID, request_id_value.clone());
+    }
     let status = response.status().as_u16();
     span.record("http.response.status_code", i64::from(status));
     if status >= 500 {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use uuid::Uuid;
@@ -158,14 +158,10 @@ pub fn router(app: App) -> Router {
     if let Some(cors) = cors(&config.cors_origins) {
         router = router.layer(cors);
     }
-    router
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            telemetry::request_span,
-        ))
-        .layer(PropagateRequestIdLayer::new(runtime::REQUEST_ID))
-        .layer(SetRequestIdLayer::new(runtime::REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(telemetry::sanitize_request_id))
+    router.layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        telemetry::request_span,
+    ))
 }
 
 /// The operator's listener: metrics and probes, kept off the public
