@@ -8,8 +8,15 @@ use crate::app::App;
 use crate::auth::{Role, api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
 use crate::db::now;
 use crate::on_db;
-use crate::principal_cache::ApiKeyPrincipal;
 use crate::runtime::Problem;
+
+/// What a live API key stands for (cached in `app.principals`).
+#[derive(Clone, Debug)]
+pub struct ApiKeyPrincipal {
+    pub key: ApiKeyRow,
+    pub user_seq: i64,
+    pub role: Role,
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {

@@ -151,7 +151,7 @@ pub struct Inner {
     pub health: crate::health::Health,
     pub metrics: crate::metrics::Metrics,
     /// Principals checked against the database a moment ago.
-    pub principals: crate::principal_cache::PrincipalCache,
+    pub principals: crate::principal_cache::PrincipalCache<crate::api_keys::ApiKeyPrincipal>,
     /// Writers of one channel take turns here before taking a connection.
     pub write_gates: crate::write_gate::WriteGates,
 }

@@ -184,9 +184,7 @@ pub async fn update(
         Some(topic) => (true, topic),
         None => (false, None),
     };
-    // Writers of the channel take turns before taking a connection.
-    let _turn = app.write_gates.enter(id).await?;
-    let publisher = app.events.publisher(id);
+    let (_turn, publisher) = events::start_write(app, id).await?;
     let updated = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<ChannelRow> = sqlx::query_as(sql)
@@ -224,9 +222,7 @@ pub async fn update(
 /// it is already gone). Its last event, `channel.deleted`, is recorded first
 /// and outlives it; its messages and members go without events of their own.
 pub async fn delete(app: &App, id: Uuid, expected_version: Option<i64>) -> Result<bool, Problem> {
-    // Writers of the channel take turns before taking a connection.
-    let _turn = app.write_gates.enter(id).await?;
-    let publisher = app.events.publisher(id);
+    let (_turn, publisher) = events::start_write(app, id).await?;
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // Claims the row (at the expected version, if any) and locks it
@@ -265,9 +261,7 @@ pub async fn add_member(
     user: Uuid,
 ) -> Result<(MemberRow, bool), Problem> {
     let now = now();
-    // Writers of the channel take turns before taking a connection.
-    let _turn = app.write_gates.enter(channel).await?;
-    let publisher = app.events.publisher(channel);
+    let (_turn, publisher) = events::start_write(app, channel).await?;
     let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // The channel's row first (see the lock order in `events`).

@@ -3,85 +3,81 @@
 use crate::runtime::Problem;
 
 /// Database errors: constraint violations become 409/422 through
-/// [`ResultExt`]; an unreachable database is 503 (and the health probe is
-/// asked to check it); anything else is a 500
-/// whose cause is logged, never sent.
+/// [`ResultExt`]; the failures [`classify`] recognises become 503s (an
+/// unreachable database also asks the health probe to check it, a full or
+/// failing disk to test writes); anything else is a 500 whose cause is
+/// logged, never sent.
 impl From<sqlx::Error> for Problem {
     fn from(error: sqlx::Error) -> Self {
-        if unavailable(&error) {
-            tracing::warn!(%error, "database unavailable");
-            crate::health::suspect();
-            return crate::health::database_unavailable();
+        match classify(&error) {
+            Failure::Unavailable => {
+                tracing::warn!(%error, "database unavailable");
+                crate::health::suspect();
+                crate::health::database_unavailable()
+            }
+            Failure::Busy => {
+                tracing::warn!(%error, "database busy");
+                crate::health::database_busy()
+            }
+            Failure::Storage => {
+                tracing::error!(%error, "the database cannot write");
+                crate::health::suspect_storage();
+                crate::health::storage_unavailable()
+            }
+            Failure::Other => {
+                tracing::error!(%error, "database error");
+                Problem::internal()
+            }
         }
-        if busy(&error) {
-            tracing::warn!(%error, "database busy");
-            return crate::health::database_busy();
-        }
-        if storage_failed(&error) {
-            tracing::error!(%error, "the database cannot write");
-            crate::health::suspect_storage();
-            return crate::health::storage_unavailable();
-        }
-        tracing::error!(%error, "database error");
-        Problem::internal()
     }
 }
 
-/// SQLite's primary result code of an error (its extended codes carry the
-/// primary one in the low byte).
-fn sqlite_primary_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
-    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
-    db.code()?.parse::<i32>().ok().map(|code| code & 0xff)
+/// What a database error says about the database, as opposed to the query.
+enum Failure {
+    /// It cannot be reached (or is shutting down, or full of connections).
+    Unavailable,
+    /// The statement gave up waiting for a lock or ran out of time:
+    /// retrying later can succeed, and nothing was changed.
+    Busy,
+    /// It could not store a write: its disk is full or failing. Nothing of
+    /// the transaction was committed.
+    Storage,
+    Other,
 }
 
-/// Whether the statement gave up waiting for a lock or ran out of time:
-/// retrying later can succeed, and the database itself is fine.
-fn busy(error: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = error else {
-        return false;
-    };
-    if let Some(code) = sqlite_primary_code(db.as_ref()) {
-        // SQLITE_BUSY, SQLITE_LOCKED
-        return matches!(code, 5 | 6);
-    }
-    // lock_not_available (lock_timeout), query_canceled (statement_timeout),
-    // serialization_failure, deadlock_detected.
-    db.code()
-        .is_some_and(|code| matches!(&*code, "55P03" | "57014" | "40001" | "40P01"))
-}
-
-/// Whether the database could not store a write: its disk is full or
-/// failing. Nothing of the transaction was committed.
-fn storage_failed(error: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = error else {
-        return false;
-    };
-    if let Some(code) = sqlite_primary_code(db.as_ref()) {
-        // SQLITE_IOERR, SQLITE_FULL
-        return matches!(code, 10 | 13);
-    }
-    // disk_full, io_error, and the rest of class 53 "insufficient resources"
-    // but too_many_connections (an outage, above).
-    db.code()
-        .is_some_and(|code| matches!(&*code, "53100" | "53200" | "58030"))
-}
-
-/// Whether an error says the database cannot be reached (or is shutting
-/// down), rather than that the query was wrong.
-fn unavailable(error: &sqlx::Error) -> bool {
-    match error {
+fn classify(error: &sqlx::Error) -> Failure {
+    let db = match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE class 08 (connection exception), 57P01-57P03 (the server
-        // is shutting down or starting), 53300 (too many connections).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
-        }),
-        _ => false,
+        | sqlx::Error::WorkerCrashed => return Failure::Unavailable,
+        sqlx::Error::Database(db) => db,
+        _ => return Failure::Other,
+    };
+    let Some(code) = db.code() else {
+        return Failure::Other;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes carry the primary one in the low byte.
+        return match code.parse::<i32>().map(|code| code & 0xff) {
+            Ok(5 | 6) => Failure::Busy,      // SQLITE_BUSY, SQLITE_LOCKED
+            Ok(10 | 13) => Failure::Storage, // SQLITE_IOERR, SQLITE_FULL
+            _ => Failure::Other,
+        };
+    }
+    match &*code {
+        // Class 08 (connection exception), 57P01-57P03 (the server is
+        // shutting down or starting), too_many_connections.
+        c if c.starts_with("08") => Failure::Unavailable,
+        "57P01" | "57P02" | "57P03" | "53300" => Failure::Unavailable,
+        // lock_not_available (lock_timeout), query_canceled
+        // (statement_timeout), serialization_failure, deadlock_detected.
+        "55P03" | "57014" | "40001" | "40P01" => Failure::Busy,
+        // disk_full, out_of_memory, io_error.
+        "53100" | "53200" | "58030" => Failure::Storage,
+        _ => Failure::Other,
     }
 }
 

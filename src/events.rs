@@ -424,6 +424,18 @@ pub(crate) async fn record<C: EventLog>(
     Ok(event)
 }
 
+/// Starts a write to one channel: waits for its turn among the channel's
+/// writers (taken before a database connection; see [`crate::write_gate`]),
+/// held until the returned turn is dropped, and makes the [`Publisher`] of
+/// its events.
+pub(crate) async fn start_write(
+    app: &App,
+    channel: Uuid,
+) -> Result<(crate::write_gate::WriteTurn<'_>, Publisher), Problem> {
+    let turn = app.write_gates.enter(channel).await?;
+    Ok((turn, app.events.publisher(channel)))
+}
+
 /// Deletes one row of `channel` (`delete` binds `first` then `second`) and
 /// records `kind` with `data` in the same transaction, then publishes the
 /// event. `false`, recording nothing, when the channel is gone or the
@@ -437,9 +449,7 @@ pub(crate) async fn delete_recorded(
     kind: EventKind,
     data: Value,
 ) -> Result<bool, Problem> {
-    // Writers of the channel take turns before taking a connection.
-    let _turn = app.write_gates.enter(channel).await?;
-    let publisher = app.events.publisher(channel);
+    let (_turn, publisher) = start_write(app, channel).await?;
     let event = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // The channel's row first (see the lock order above).

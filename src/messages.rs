@@ -78,9 +78,7 @@ pub async fn create(
         }
         let now = now();
         let id = Uuid::new_v4();
-        // Writers of the channel take turns before taking a connection.
-        let _turn = app.write_gates.enter(channel).await?;
-        let publisher = app.events.publisher(channel);
+        let (_turn, publisher) = events::start_write(app, channel).await?;
         let outcome = on_db!(&app.db, pool => async {
             let mut tx = pool.begin().await?;
             // The channel's row first (see the lock order in `events`).
@@ -179,9 +177,7 @@ async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<Me
          VALUES ($1, $2, $3, $4, $5) RETURNING ",
         message_columns!()
     );
-    // Writers of the channel take turns before taking a connection.
-    let _turn = app.write_gates.enter(channel).await?;
-    let publisher = app.events.publisher(channel);
+    let (_turn, publisher) = events::start_write(app, channel).await?;
     let outcome = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // The channel's row first (see the lock order in `events`).

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::api_keys::ApiKeyRow;
 use crate::auth::Role;
 
 /// Longest a cached principal is trusted, counted from the start of the
@@ -41,21 +40,23 @@ pub struct SessionPrincipal {
     pub role: Role,
 }
 
-/// What a live API key stands for.
-#[derive(Clone, Debug)]
-pub struct ApiKeyPrincipal {
-    pub key: ApiKeyRow,
-    pub user_seq: i64,
-    pub role: Role,
-}
-
-#[derive(Default)]
-pub struct PrincipalCache {
+/// Sessions, and API keys as `A` (what the API-key module makes of one).
+pub struct PrincipalCache<A> {
     generation: AtomicU64,
     /// By (user, session).
     sessions: Table<(Uuid, Uuid), SessionPrincipal>,
     /// By the digest of the key's secret.
-    api_keys: Table<Vec<u8>, ApiKeyPrincipal>,
+    api_keys: Table<Vec<u8>, A>,
+}
+
+impl<A> Default for PrincipalCache<A> {
+    fn default() -> Self {
+        PrincipalCache {
+            generation: AtomicU64::new(0),
+            sessions: Table::default(),
+            api_keys: Table::default(),
+        }
+    }
 }
 
 /// A database check under way: what it may store when it succeeds.
@@ -65,7 +66,7 @@ pub struct Check {
     started: Instant,
 }
 
-impl PrincipalCache {
+impl<A: Clone> PrincipalCache<A> {
     /// Call before querying the database for a principal.
     pub fn start_check(&self) -> Check {
         Check {
@@ -83,11 +84,11 @@ impl PrincipalCache {
             .insert((user, session), found, check, self.current());
     }
 
-    pub fn api_key(&self, digest: &[u8]) -> Option<ApiKeyPrincipal> {
+    pub fn api_key(&self, digest: &[u8]) -> Option<A> {
         self.api_keys.get(digest, self.current())
     }
 
-    pub fn store_api_key(&self, check: Check, digest: Vec<u8>, found: ApiKeyPrincipal) {
+    pub fn store_api_key(&self, check: Check, digest: Vec<u8>, found: A) {
         self.api_keys.insert(digest, found, check, self.current());
     }
 
@@ -175,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_checked_principal_is_trusted_for_a_moment_only() {
-        let cache = PrincipalCache::default();
+        let cache = PrincipalCache::<()>::default();
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         let check = cache.start_check();
         cache.store_session(check, user, session, principal());
@@ -187,7 +188,7 @@ mod tests {
 
     #[test]
     fn forgetting_drops_entries_and_checks_that_raced_with_it() {
-        let cache = PrincipalCache::default();
+        let cache = PrincipalCache::<()>::default();
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         cache.store_session(cache.start_check(), user, session, principal());
         let racing = cache.start_check();

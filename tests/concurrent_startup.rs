@@ -124,11 +124,7 @@ async fn sqlite_processes_starting_together_all_migrate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_processes_starting_together_all_migrate() {
-    let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL variant does not run");
+    let Some(admin_url) = common::test_database_url() else {
         return;
     };
     let mut admin = PgConnection::connect(&admin_url)

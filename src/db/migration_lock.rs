@@ -44,16 +44,13 @@ impl MigrationLock {
             .with_context(|| format!("opening the migration lock {}", path.display()))?;
         let deadline = Instant::now() + WAIT;
         loop {
-            let held = match file.try_lock() {
-                Ok(()) => true,
-                Err(TryLockError::WouldBlock) => false,
+            match file.try_lock() {
+                Ok(()) => return Ok(MigrationLock { file }),
+                Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(error)) => {
                     return Err(error)
                         .with_context(|| format!("taking the migration lock {}", path.display()));
                 }
-            };
-            if held {
-                return Ok(MigrationLock { file });
             }
             anyhow::ensure!(
                 Instant::now() < deadline,

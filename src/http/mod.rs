@@ -456,17 +456,24 @@ pub fn none_match_hits(header: Option<&str>, current: &str) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
 }
 
-/// `If-Match` (strong comparison): `Ok` when absent or matching, 412 otherwise.
-pub fn check_if_match(header: Option<&str>, current: &str) -> Result<(), Problem> {
+/// `If-Match` (strong comparison) against the representation at `version`,
+/// whose entity tag is `current`: 412 when it does not match; otherwise the
+/// version the write must still find, or none when the write is
+/// unconditional (no header, or `*`, which any current version matches).
+pub fn check_if_match(
+    header: Option<&str>,
+    current: &str,
+    version: i64,
+) -> Result<Option<i64>, Problem> {
     let Some(header) = header else {
-        return Ok(());
+        return Ok(None);
     };
-    let matches = header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag == current);
-    if matches {
-        Ok(())
+    let mut tags = header.split(',').map(str::trim);
+    if tags.clone().any(|tag| tag == "*") {
+        return Ok(None);
+    }
+    if tags.any(|tag| tag == current) {
+        Ok(Some(version))
     } else {
         Err(Problem::precondition_failed(
             "The resource has changed since you read it (If-Match does not match its ETag).",
@@ -502,9 +509,13 @@ mod tests {
         assert!(none_match_hits(Some(&format!("W/{tag}")), &tag));
         assert!(none_match_hits(Some("*"), &tag));
         assert!(!none_match_hits(Some("\"other\""), &tag));
-        assert!(check_if_match(None, &tag).is_ok());
-        assert!(check_if_match(Some(&format!("\"x\", {tag}")), &tag).is_ok());
-        assert!(check_if_match(Some(&format!("W/{tag}")), &tag).is_err());
+        assert_eq!(check_if_match(None, &tag, 3).ok(), Some(None));
+        assert_eq!(
+            check_if_match(Some(&format!("\"x\", {tag}")), &tag, 3).ok(),
+            Some(Some(3))
+        );
+        assert_eq!(check_if_match(Some("*"), &tag, 3).ok(), Some(None));
+        assert!(check_if_match(Some(&format!("W/{tag}")), &tag, 3).is_err());
         assert_ne!(etag("user", Uuid::nil(), 1), etag("user", Uuid::nil(), 2));
         assert_ne!(etag("me", Uuid::nil(), 1), etag("user", Uuid::nil(), 1));
     }

@@ -16,15 +16,6 @@ const ME: &str = "me";
 const USER: &str = "user";
 const CHANNEL: &str = "channel";
 
-/// The version a write must still find, from an `If-Match` already checked
-/// against `version` ([`check_if_match`]): none without the header (the
-/// write is unconditional) or with `*` (any current representation).
-fn expected_version(if_match: Option<&str>, version: i64) -> Option<i64> {
-    let header = if_match?;
-    let any = header.split(',').any(|tag| tag.trim() == "*");
-    (!any).then_some(version)
-}
-
 fn me(row: &users::UserRow) -> Me {
     Me {
         id: row.id,
@@ -188,11 +179,11 @@ impl Api for App {
         body: UpdateMeRequest,
     ) -> Result<UpdateMeResponse, Problem> {
         let current = users::get(self, auth.user_id).await?;
-        check_if_match(
+        let expected = check_if_match(
             headers.if_match.as_deref(),
             &etag(ME, current.id, current.version),
+            current.version,
         )?;
-        let expected = expected_version(headers.if_match.as_deref(), current.version);
         let row = users::update_full_name(self, current.id, expected, body.full_name.as_deref())
             .await?
             .ok_or_else(changed_meanwhile)?;
@@ -400,15 +391,15 @@ impl Api for App {
         body: UpdateChannelRequest,
     ) -> Result<UpdateChannelResponse, Problem> {
         let current = channels::owned(self, auth.user_id, path.channel_id).await?;
-        check_if_match(
+        let expected = check_if_match(
             headers.if_match.as_deref(),
             &etag(CHANNEL, current.id, current.version),
+            current.version,
         )?;
         let changes = ChannelChanges {
             name: body.name.as_deref(),
             topic: body.topic.as_ref().map(|t| t.as_deref()),
         };
-        let expected = expected_version(headers.if_match.as_deref(), current.version);
         let row = channels::update(self, current.id, expected, changes)
             .await?
             .ok_or_else(changed_meanwhile)?;
@@ -426,11 +417,11 @@ impl Api for App {
         headers: DeleteChannelHeaders,
     ) -> Result<DeleteChannelResponse, Problem> {
         let current = channels::owned(self, auth.user_id, path.channel_id).await?;
-        check_if_match(
+        let expected = check_if_match(
             headers.if_match.as_deref(),
             &etag(CHANNEL, current.id, current.version),
+            current.version,
         )?;
-        let expected = expected_version(headers.if_match.as_deref(), current.version);
         if !channels::delete(self, current.id, expected).await? {
             return Err(changed_meanwhile());
         }

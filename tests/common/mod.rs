@@ -123,11 +123,7 @@ where
             )
         }
         Backend::Postgres => {
-            let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-            else {
-                eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL variant does not run");
+            let Some(admin_url) = test_database_url() else {
                 return;
             };
             let name = format!("charter_t_{}", uuid::Uuid::new_v4().simple());
@@ -209,6 +205,18 @@ where
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());
     }
+}
+
+/// `TEST_DATABASE_URL`, or `None` (saying so) when it is unset or empty:
+/// the PostgreSQL variants of the tests then do not run.
+pub fn test_database_url() -> Option<String> {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if url.is_none() {
+        eprintln!("TEST_DATABASE_URL is not set: the PostgreSQL variant does not run");
+    }
+    url
 }
 
 /// `admin_url` with its database name replaced by `name`.
