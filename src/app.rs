@@ -150,10 +150,18 @@ pub struct Inner {
     /// Whether the database answers and whether the server is draining.
     pub health: crate::health::Health,
     pub metrics: crate::metrics::Metrics,
-    /// Principals checked against the database a moment ago.
-    pub principals: crate::principal_cache::PrincipalCache<crate::api_keys::ApiKeyPrincipal>,
+    /// Principals and profiles read from the database a moment ago.
+    pub principals: crate::principal_cache::PrincipalCache<
+        crate::api_keys::ApiKeyPrincipal,
+        crate::users::UserRow,
+    >,
     /// Writers of one channel take turns here before taking a connection.
     pub write_gates: crate::write_gate::WriteGates,
+    /// Messages posted to one channel meanwhile are committed together.
+    pub posts: crate::group_commit::GroupCommit<
+        crate::messages::NewPost,
+        Result<crate::messages::MessageRow, crate::runtime::Problem>,
+    >,
 }
 
 impl Deref for App {
@@ -226,6 +234,7 @@ impl App {
             health: crate::health::Health::default(),
             metrics: crate::metrics::Metrics::new()?,
             principals: crate::principal_cache::PrincipalCache::default(),
+            posts: crate::group_commit::GroupCommit::new(crate::messages::MAX_POSTS_PER_COMMIT),
             write_gates: crate::write_gate::WriteGates::new(config.database.lock_timeout),
         }));
         app.forget_idle_clients_periodically();

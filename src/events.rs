@@ -301,6 +301,8 @@ pub fn member_removed(channel: Uuid, user: Uuid) -> Value {
 
 const RESERVE_SEQ: &str = "UPDATE channels SET last_event_seq = last_event_seq + 1 \
      WHERE id = $1 RETURNING last_event_seq";
+const RESERVE_SEQS: &str = "UPDATE channels SET last_event_seq = last_event_seq + $2 \
+     WHERE id = $1 RETURNING last_event_seq";
 const LOCK_CHANNEL: &str = "UPDATE channels SET last_event_seq = last_event_seq WHERE id = $1";
 const INSERT_EVENT: &str = "INSERT INTO channel_events (channel_id, seq, kind, payload, created_at) \
      VALUES ($1, $2, $3, $4, $5)";
@@ -313,6 +315,13 @@ pub(crate) trait EventLog {
         channel: Uuid,
     ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
 
+    /// Takes `count` seqs; the last of them.
+    fn reserve_seqs(
+        &mut self,
+        channel: Uuid,
+        count: i64,
+    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
+
     fn lock_channel_row(
         &mut self,
         channel: Uuid,
@@ -322,6 +331,12 @@ pub(crate) trait EventLog {
         &mut self,
         event: &Event,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Stores `events`, all of one channel and kind, in seq order.
+    fn record_events(
+        &mut self,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
 /// The parts both backends share.
@@ -330,6 +345,18 @@ macro_rules! event_log_common {
         async fn reserve_seq(&mut self, channel: Uuid) -> Result<Option<i64>, sqlx::Error> {
             sqlx::query_scalar(RESERVE_SEQ)
                 .bind(channel)
+                .fetch_optional(&mut *self)
+                .await
+        }
+
+        async fn reserve_seqs(
+            &mut self,
+            channel: Uuid,
+            count: i64,
+        ) -> Result<Option<i64>, sqlx::Error> {
+            sqlx::query_scalar(RESERVE_SEQS)
+                .bind(channel)
+                .bind(count)
                 .fetch_optional(&mut *self)
                 .await
         }
@@ -364,6 +391,15 @@ const INSERT_EVENT_AND_NOTIFY: &str = "WITH stored AS (\
      VALUES ($1, $2, $3, $4, $5) RETURNING channel_id) \
      SELECT pg_notify($6, $7) FROM stored";
 
+/// Several events of one channel and kind in one statement (PostgreSQL),
+/// and one notification for them all: the listener reads every event up to
+/// the seq it names.
+const INSERT_EVENTS_AND_NOTIFY: &str = "WITH stored AS (\
+     INSERT INTO channel_events (channel_id, seq, kind, payload, created_at) \
+     SELECT $1, e.seq, $2, e.payload, $3 FROM UNNEST($4::bigint[], $5::text[]) AS e(seq, payload) \
+     RETURNING seq) \
+     SELECT pg_notify($6, $7) FROM (SELECT count(*) FROM stored) AS counted";
+
 impl EventLog for SqliteConnection {
     event_log_common!();
 
@@ -372,6 +408,14 @@ impl EventLog for SqliteConnection {
             .execute(&mut *self)
             .await
             .map(|_| ())
+    }
+
+    /// One statement per event: SQLite has no round trip to save.
+    async fn record_events(&mut self, events: &[Event]) -> Result<(), sqlx::Error> {
+        for event in events {
+            self.record_event(event).await?;
+        }
+        Ok(())
     }
 }
 
@@ -387,6 +431,25 @@ impl EventLog for PgConnection {
             .await
             .map(|_| ())
     }
+
+    async fn record_events(&mut self, events: &[Event]) -> Result<(), sqlx::Error> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return Ok(());
+        };
+        let seqs: Vec<i64> = events.iter().map(|event| event.seq).collect();
+        let payloads: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
+        sqlx::query(INSERT_EVENTS_AND_NOTIFY)
+            .bind(first.channel_id)
+            .bind(first.kind.as_str())
+            .bind(first.created_at)
+            .bind(seqs)
+            .bind(payloads)
+            .bind(NOTIFY_CHANNEL)
+            .bind(format!("{}:{}", last.channel_id, last.seq))
+            .execute(&mut *self)
+            .await
+            .map(|_| ())
+    }
 }
 
 /// Locks the channel's row and takes its next seq, for an event recorded
@@ -398,6 +461,17 @@ pub(crate) async fn reserve<C: EventLog>(
     channel: Uuid,
 ) -> Result<Option<i64>, sqlx::Error> {
     conn.reserve_seq(channel).await
+}
+
+/// As [`reserve`] for `count` events: the first of their seqs.
+pub(crate) async fn reserve_many<C: EventLog>(
+    conn: &mut C,
+    channel: Uuid,
+    count: usize,
+) -> Result<Option<i64>, sqlx::Error> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let last = conn.reserve_seqs(channel, count).await?;
+    Ok(last.map(|last| last - count + 1))
 }
 
 /// Locks the channel's row without taking a seq (for a transaction that
@@ -422,6 +496,24 @@ pub(crate) async fn record<C: EventLog>(
     let event = Event::new(channel, seq, kind, data, now());
     conn.record_event(&event).await?;
     Ok(event)
+}
+
+/// Stores one event of `kind` per payload, with the seqs from `first_seq`
+/// on that [`reserve_many`] returned.
+pub(crate) async fn record_many<C: EventLog>(
+    conn: &mut C,
+    channel: Uuid,
+    first_seq: i64,
+    kind: EventKind,
+    payloads: impl IntoIterator<Item = Value>,
+) -> Result<Vec<Event>, sqlx::Error> {
+    let now = now();
+    let events: Vec<Event> = (first_seq..)
+        .zip(payloads)
+        .map(|(seq, data)| Event::new(channel, seq, kind, data, now))
+        .collect();
+    conn.record_events(&events).await?;
+    Ok(events)
 }
 
 /// Starts a write to one channel: waits for its turn among the channel's

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod group_commit;
 pub mod health;
 pub mod http;
 pub mod live;

@@ -86,8 +86,7 @@ pub async fn create(
                 tx.rollback().await?;
                 return Ok(Posted::ChannelGone);
             };
-            let row: MessageRow = sqlx::query_as(concat!("INSERT INTO messages (id, channel_id, author_id, body, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING ", message_columns!()))
+            let row: MessageRow = sqlx::query_as(INSERT_MESSAGE)
                 .bind(id)
                 .bind(channel)
                 .bind(author)
@@ -171,41 +170,197 @@ async fn replay(
         .map_err(|e| crate::error::internal("stored idempotent response is unreadable", e))
 }
 
+/// Posts without an idempotency key go through the channel's group commit
+/// (see [`crate::group_commit`]): what queues while the channel's previous
+/// commit runs is committed in one transaction.
 async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<MessageRow, Problem> {
-    let sql = concat!(
-        "INSERT INTO messages (id, channel_id, author_id, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING ",
-        message_columns!()
-    );
-    let (_turn, publisher) = events::start_write(app, channel).await?;
-    let outcome = on_db!(&app.db, pool => async {
+    let post = NewPost {
+        id: Uuid::new_v4(),
+        author,
+        body: body.to_owned(),
+    };
+    let committer = {
+        let app = app.clone();
+        move |posts: Vec<NewPost>| {
+            let app = app.clone();
+            async move { commit_posts(&app, channel, posts).await }
+        }
+    };
+    app.posts
+        .submit(channel, post, committer)
+        .await
+        .unwrap_or_else(|_| Err(crate::error::internal("a message commit", "abandoned")))
+}
+
+/// A message to post in a channel.
+pub struct NewPost {
+    id: Uuid,
+    author: Uuid,
+    body: String,
+}
+
+/// The batch size of a channel's group commit.
+pub const MAX_POSTS_PER_COMMIT: usize = 64;
+
+/// Commits `posts` in one transaction, each with its `message.created`
+/// event, and answers each. When the batch breaks a constraint (an author
+/// deleted meanwhile, say) the posts are committed one by one, so that one
+/// post's failure is not the others'.
+async fn commit_posts(
+    app: &App,
+    channel: Uuid,
+    posts: Vec<NewPost>,
+) -> Vec<Result<MessageRow, Problem>> {
+    let count = posts.len();
+    match commit_batch(app, channel, &posts).await {
+        Ok(Some(rows)) => {
+            app.metrics.observe_posts_per_commit(count);
+            rows.into_iter().map(Ok).collect()
+        }
+        Ok(None) => vec![Err(channel_gone()); count],
+        Err(Failed::Database(error)) if count > 1 && breaks_constraint(&error) => {
+            let mut answers = Vec::with_capacity(count);
+            for post in posts {
+                answers.push(
+                    match commit_batch(app, channel, std::slice::from_ref(&post)).await {
+                        Ok(Some(mut rows)) => rows.pop().ok_or_else(Problem::internal),
+                        Ok(None) => Err(channel_gone()),
+                        Err(failed) => Err(failed.into()),
+                    },
+                );
+            }
+            answers
+        }
+        Err(failed) => vec![Err(failed.into()); count],
+    }
+}
+
+enum Failed {
+    Turn(Problem),
+    Database(sqlx::Error),
+}
+
+impl From<Failed> for Problem {
+    fn from(failed: Failed) -> Problem {
+        match failed {
+            Failed::Turn(problem) => problem,
+            Failed::Database(error) => error.into(),
+        }
+    }
+}
+
+fn breaks_constraint(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if !matches!(db.kind(), sqlx::error::ErrorKind::Other))
+}
+
+/// One transaction: the channel's seqs, the messages, their events. `None`
+/// when the channel is gone.
+async fn commit_batch(
+    app: &App,
+    channel: Uuid,
+    posts: &[NewPost],
+) -> Result<Option<Vec<MessageRow>>, Failed> {
+    let (_turn, publisher) = events::start_write(app, channel)
+        .await
+        .map_err(Failed::Turn)?;
+    let now = now();
+    let committed = on_db!(&app.db, pool => async {
         let mut tx = pool.begin().await?;
         // The channel's row first (see the lock order in `events`).
-        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+        let Some(first_seq) = events::reserve_many(&mut *tx, channel, posts.len()).await? else {
             tx.rollback().await?;
-            return Ok(Posted::ChannelGone);
+            return Ok(None);
         };
-        let row: MessageRow = sqlx::query_as(sql)
-            .bind(Uuid::new_v4())
-            .bind(channel)
-            .bind(author)
-            .bind(body)
-            .bind(now())
-            .fetch_one(&mut *tx)
-            .await?;
-        let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::message_created(&row)).await?;
+        let rows = tx.insert_messages(channel, now, posts).await?;
+        let events = events::record_many(
+            &mut *tx,
+            channel,
+            first_seq,
+            EventKind::MessageCreated,
+            rows.iter().map(events::message_created),
+        )
+        .await?;
         tx.commit().await?;
-        Ok::<_, sqlx::Error>(Posted::Done(row, event))
-    }.await)?;
-    match outcome {
-        Posted::Done(row, event) => {
-            publisher.publish([event]);
-            Ok(row)
+        Ok::<_, sqlx::Error>(Some((rows, events)))
+    }.await)
+    .map_err(Failed::Database)?;
+    Ok(committed.map(|(rows, events)| {
+        publisher.publish(events);
+        rows
+    }))
+}
+
+const INSERT_MESSAGE: &str = concat!(
+    "INSERT INTO messages (id, channel_id, author_id, body, created_at) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    message_columns!()
+);
+
+/// Many rows in one statement, in the posts' order (so their seqs follow it).
+const INSERT_MESSAGES_PG: &str = concat!(
+    "INSERT INTO messages (id, channel_id, author_id, body, created_at) \
+     SELECT p.id, $1, p.author_id, p.body, $2 \
+     FROM UNNEST($3::uuid[], $4::uuid[], $5::text[]) WITH ORDINALITY AS p(id, author_id, body, n) \
+     ORDER BY p.n RETURNING ",
+    message_columns!()
+);
+
+/// Stores posted messages inside the caller's transaction.
+trait MessageStore {
+    /// The stored rows, in the order of `posts`.
+    fn insert_messages(
+        &mut self,
+        channel: Uuid,
+        now: DateTime<Utc>,
+        posts: &[NewPost],
+    ) -> impl std::future::Future<Output = Result<Vec<MessageRow>, sqlx::Error>> + Send;
+}
+
+impl MessageStore for sqlx::SqliteConnection {
+    /// One statement per row: SQLite has no round trip to save.
+    async fn insert_messages(
+        &mut self,
+        channel: Uuid,
+        now: DateTime<Utc>,
+        posts: &[NewPost],
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        let mut rows = Vec::with_capacity(posts.len());
+        for post in posts {
+            let row = sqlx::query_as(INSERT_MESSAGE)
+                .bind(post.id)
+                .bind(channel)
+                .bind(post.author)
+                .bind(&post.body)
+                .bind(now)
+                .fetch_one(&mut *self)
+                .await?;
+            rows.push(row);
         }
-        Posted::KeyTaken | Posted::ChannelGone => {
-            publisher.publish(None);
-            Err(channel_gone())
-        }
+        Ok(rows)
+    }
+}
+
+impl MessageStore for sqlx::PgConnection {
+    async fn insert_messages(
+        &mut self,
+        channel: Uuid,
+        now: DateTime<Utc>,
+        posts: &[NewPost],
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        let ids: Vec<Uuid> = posts.iter().map(|post| post.id).collect();
+        let authors: Vec<Uuid> = posts.iter().map(|post| post.author).collect();
+        let bodies: Vec<&str> = posts.iter().map(|post| post.body.as_str()).collect();
+        let mut rows: Vec<MessageRow> = sqlx::query_as(INSERT_MESSAGES_PG)
+            .bind(channel)
+            .bind(now)
+            .bind(ids)
+            .bind(authors)
+            .bind(bodies)
+            .fetch_all(&mut *self)
+            .await?;
+        // RETURNING promises no order; the seqs follow the posts'.
+        rows.sort_by_key(|row| row.seq);
+        Ok(rows)
     }
 }
 

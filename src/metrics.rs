@@ -32,6 +32,7 @@ pub struct Metrics {
     db_writable: IntGauge,
     connections_open: IntGaugeVec,
     connections_refused: IntCounterVec,
+    posts_per_commit: Histogram,
 }
 
 impl Metrics {
@@ -143,6 +144,14 @@ impl Metrics {
         registry.register(Box::new(db_writable.clone()))?;
         registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
+        let posts_per_commit = Histogram::with_opts(
+            HistogramOpts::new(
+                "message_posts_per_commit",
+                "Messages committed together by a channel's group commit.",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )?;
+        registry.register(Box::new(posts_per_commit.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -159,6 +168,7 @@ impl Metrics {
             db_writable,
             connections_open,
             connections_refused,
+            posts_per_commit,
         })
     }
 
@@ -200,6 +210,11 @@ impl Metrics {
             429 => self.rate_limited.with_label_values(&[operation_id]).inc(),
             _ => {}
         }
+    }
+
+    /// Records how many messages one group commit stored.
+    pub fn observe_posts_per_commit(&self, posts: usize) {
+        self.posts_per_commit.observe(posts as f64);
     }
 
     pub fn record_db_unavailable(&self) {

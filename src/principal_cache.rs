@@ -1,5 +1,6 @@
-//! Principals verified against the database in the last moment, so that a
-//! client's burst of requests costs one session check, not one per request.
+//! Principals and user profiles read from the database in the last moment,
+//! so that a client's burst of requests costs one session check and one
+//! profile read, not one of each per request.
 //!
 //! How long a cached principal may be trusted is what bounds a revocation:
 //! - on the instance that revokes (logout, password change, reuse of a
@@ -11,6 +12,12 @@
 //!   for at most [`TRUST_FOR`] after the query that filled it began, so the
 //!   change takes effect there within that time. No cross-instance message
 //!   is needed, so there is no channel whose loss could extend it.
+//!
+//! Profiles (`U`, the users module's row) follow the same rule: a change to
+//! an account calls `forget_all` after its commit, so this instance serves
+//! the new profile at once and every other within [`TRUST_FOR`]. Only reads
+//! that show a profile use them; a write checks its preconditions (`If-Match`)
+//! against the database.
 //!
 //! A lookup reads the generation before its query and stores the result
 //! only if no `forget_all` happened meanwhile: a query that raced with a
@@ -40,21 +47,25 @@ pub struct SessionPrincipal {
     pub role: Role,
 }
 
-/// Sessions, and API keys as `A` (what the API-key module makes of one).
-pub struct PrincipalCache<A> {
+/// Sessions, API keys as `A` (what the API-key module makes of one) and
+/// user profiles as `U`.
+pub struct PrincipalCache<A, U> {
     generation: AtomicU64,
     /// By (user, session).
     sessions: Table<(Uuid, Uuid), SessionPrincipal>,
     /// By the digest of the key's secret.
     api_keys: Table<Vec<u8>, A>,
+    /// By user id.
+    users: Table<Uuid, U>,
 }
 
-impl<A> Default for PrincipalCache<A> {
+impl<A, U> Default for PrincipalCache<A, U> {
     fn default() -> Self {
         PrincipalCache {
             generation: AtomicU64::new(0),
             sessions: Table::default(),
             api_keys: Table::default(),
+            users: Table::default(),
         }
     }
 }
@@ -66,7 +77,7 @@ pub struct Check {
     started: Instant,
 }
 
-impl<A: Clone> PrincipalCache<A> {
+impl<A: Clone, U: Clone> PrincipalCache<A, U> {
     /// Call before querying the database for a principal.
     pub fn start_check(&self) -> Check {
         Check {
@@ -92,12 +103,21 @@ impl<A: Clone> PrincipalCache<A> {
         self.api_keys.insert(digest, found, check, self.current());
     }
 
+    pub fn user(&self, id: Uuid) -> Option<U> {
+        self.users.get(&id, self.current())
+    }
+
+    pub fn store_user(&self, check: Check, id: Uuid, found: U) {
+        self.users.insert(id, found, check, self.current());
+    }
+
     /// Nothing cached before now is trusted again: call after committing a
-    /// change that ends a session or key or changes a user's role.
+    /// change that ends a session or key or changes an account.
     pub fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.sessions.clear();
         self.api_keys.clear();
+        self.users.clear();
     }
 
     fn current(&self) -> u64 {
@@ -176,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_checked_principal_is_trusted_for_a_moment_only() {
-        let cache = PrincipalCache::<()>::default();
+        let cache = PrincipalCache::<(), ()>::default();
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         let check = cache.start_check();
         cache.store_session(check, user, session, principal());
@@ -188,7 +208,7 @@ mod tests {
 
     #[test]
     fn forgetting_drops_entries_and_checks_that_raced_with_it() {
-        let cache = PrincipalCache::<()>::default();
+        let cache = PrincipalCache::<(), ()>::default();
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         cache.store_session(cache.start_check(), user, session, principal());
         let racing = cache.start_check();

@@ -192,9 +192,24 @@ pub async fn find_in_session(
 }
 
 pub async fn get(app: &App, id: Uuid) -> Result<UserRow, Problem> {
-    find(app, id)
-        .await?
-        .ok_or_else(|| Problem::not_found("No user has this id."))
+    find(app, id).await?.ok_or_else(no_such_user)
+}
+
+/// The profile to show: as [`get`], or as read a moment ago (see
+/// `principal_cache`: this instance's own changes show at once, another
+/// instance's within its trust bound). Not for checking a precondition.
+pub async fn get_recent(app: &App, id: Uuid) -> Result<UserRow, Problem> {
+    if let Some(row) = app.principals.user(id) {
+        return Ok(row);
+    }
+    let check = app.principals.start_check();
+    let row = get(app, id).await?;
+    app.principals.store_user(check, id, row.clone());
+    Ok(row)
+}
+
+fn no_such_user() -> Problem {
+    Problem::not_found("No user has this id.")
 }
 
 /// Users in id order after `after_seq`; returns the page and whether more follow.
@@ -253,8 +268,12 @@ pub async fn update_full_name(
         .bind(expected_version)
         .fetch_optional(pool)
         .await)?;
+    if row.is_some() {
+        // Cached profiles show the new name from the next request on.
+        app.principals.forget_all();
+    }
     match row {
-        None if expected_version.is_none() => Err(Problem::not_found("No user has this id.")),
+        None if expected_version.is_none() => Err(no_such_user()),
         row => Ok(row),
     }
 }

@@ -1,9 +1,10 @@
-//! Revocations with principals cached (PostgreSQL, two instances A and B on
-//! one database): each one takes effect on the very next request on the
-//! instance that performed it, and within 1 s on the other, which had the
-//! principal cached a moment before. There is no cross-instance channel to
-//! lose: the other instance trusts a cached principal for at most
-//! `charter::principal_cache::TRUST_FOR` (500 ms) after checking it.
+//! Revocations and profile changes with principals and profiles cached
+//! (PostgreSQL, two instances A and B on one database): each one takes
+//! effect on the very next request on the instance that performed it, and
+//! within 1 s on the other, which had the principal or profile cached a
+//! moment before. There is no cross-instance channel to lose: the other
+//! instance trusts a cached entry for at most
+//! `charter::principal_cache::TRUST_FOR` (500 ms) after reading it.
 
 mod common;
 
@@ -100,7 +101,7 @@ impl Pair {
             }
             assert!(
                 since.elapsed() <= ACROSS_INSTANCES,
-                "the other instance still trusted a revoked principal after {:?}",
+                "the other instance still served what was changed after {:?}",
                 since.elapsed()
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -268,6 +269,76 @@ async fn a_role_change_reaches_the_other_instance_within_a_second() {
             })
             .await;
         eprintln!("role change: seen on B after {waited:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_profile_shows_at_once_here_and_within_a_second_elsewhere() {
+    common::run(Backend::Postgres, |server: TestServer| async move {
+        let pair = second_instance(&server).await;
+        let owner = server.user("Oldname").await;
+        let reader = server.user("Reader").await;
+        let as_owner = Auth::Bearer(owner.access_token.clone());
+        let as_reader = Auth::Bearer(reader.access_token.clone());
+        let read = |base: String, path: String, auth: Auth| {
+            let http = pair.http.clone();
+            async move {
+                let response = auth
+                    .apply(http.get(format!("{base}{path}")))
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 200, "{path}");
+                let etag = response.headers()["etag"]
+                    .to_str()
+                    .expect("etag")
+                    .to_owned();
+                let body: Value = response.json().await.expect("json");
+                (
+                    body["full_name"].as_str().expect("full_name").to_owned(),
+                    etag,
+                )
+            }
+        };
+        let profile = format!("/api/v2/users/{}", owner.id);
+        // Both instances have read the profile (and may keep it a moment),
+        // as its owner and as someone else.
+        for base in [&pair.a, &pair.b] {
+            let (name, _) = read(base.clone(), "/api/v2/me".into(), as_owner.clone()).await;
+            assert_eq!(name, "Oldname");
+            let (name, _) = read(base.clone(), profile.clone(), as_reader.clone()).await;
+            assert_eq!(name, "Oldname");
+        }
+
+        let renamed = as_owner
+            .apply(pair.http.patch(format!("{}/api/v2/me", pair.a)))
+            .json(&json!({ "full_name": "Newname" }))
+            .send()
+            .await
+            .expect("rename");
+        assert_eq!(renamed.status(), 200);
+        let new_tag = renamed.headers()["etag"].to_str().expect("etag").to_owned();
+        let renamed_at = Instant::now();
+
+        // A, which made the change, shows it on the next request to everyone.
+        let (name, tag) = read(pair.a.clone(), "/api/v2/me".into(), as_owner.clone()).await;
+        assert_eq!((name.as_str(), tag.as_str()), ("Newname", new_tag.as_str()));
+        let (name, _) = read(pair.a.clone(), profile.clone(), as_reader.clone()).await;
+        assert_eq!(name, "Newname");
+        // B within the bound, to the owner and to others.
+        for (path, auth) in [
+            ("/api/v2/me".to_owned(), as_owner.clone()),
+            (profile.clone(), as_reader.clone()),
+        ] {
+            let waited = pair
+                .until(renamed_at, || {
+                    let read = read(pair.b.clone(), path.clone(), auth.clone());
+                    async move { read.await.0 == "Newname" }
+                })
+                .await;
+            eprintln!("rename: {path} on B after {waited:?}");
+        }
     })
     .await;
 }

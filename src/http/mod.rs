@@ -109,6 +109,9 @@ impl App {
                 };
                 self.principals
                     .store_session(check, claims.user_id, claims.session_id, found);
+                // The same read is the user's profile, which the request
+                // often shows next (`/me`).
+                self.principals.store_user(check, user.id, user);
                 found
             }
         };

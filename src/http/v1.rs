@@ -38,7 +38,7 @@ impl Api for App {
         _ctx: &RequestContext,
         auth: Principal,
     ) -> Result<GetMeResponse, Problem> {
-        let row = users::get(self, auth.user_id).await?;
+        let row = users::get_recent(self, auth.user_id).await?;
         Ok(GetMeResponse::Ok {
             body: Me {
                 id: row.seq,

@@ -164,7 +164,7 @@ impl Api for App {
         _ctx: &RequestContext,
         auth: Principal,
     ) -> Result<GetMeResponse, Problem> {
-        let row = users::get(self, auth.user_id).await?;
+        let row = users::get_recent(self, auth.user_id).await?;
         Ok(GetMeResponse::Ok {
             etag: etag(ME, row.id, row.version),
             body: me(&row),
@@ -239,7 +239,7 @@ impl Api for App {
         path: GetUserPath,
         headers: GetUserHeaders,
     ) -> Result<GetUserResponse, Problem> {
-        let row = users::get(self, path.user_id).await?;
+        let row = users::get_recent(self, path.user_id).await?;
         let tag = etag(USER, row.id, row.version);
         if none_match_hits(headers.if_none_match.as_deref(), &tag) {
             return Ok(GetUserResponse::NotModified { etag: tag });
