@@ -342,7 +342,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     // fails with SQLITE_BUSY at once, ignoring the busy timeout), so there it
     // takes the write lock up front and concurrent refreshes queue instead.
     let begin = match &app.db {
-        crate::db::Db::Sqlite(_) => "BEGIN IMMEDIATE",
+        crate::db::Db::Sqlite { .. } => "BEGIN IMMEDIATE",
         crate::db::Db::Postgres(_) => "BEGIN",
     };
     let outcome: Result<(Uuid, Uuid), bool> = on_db!(&app.db, pool => async {
