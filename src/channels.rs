@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::db::now;
+use crate::db::{FromInlineRow, InlineRow, now};
 use crate::error::ResultExt;
 use crate::events::{self, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ChannelRow {
     pub seq: i64,
     pub id: Uuid,
@@ -25,6 +25,22 @@ pub struct ChannelRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl FromInlineRow for ChannelRow {
+    fn from_inline_row(row: &InlineRow<'_>) -> rusqlite::Result<Self> {
+        Ok(ChannelRow {
+            seq: row.int("seq")?,
+            id: row.uuid("id")?,
+            name: row.text("name")?,
+            topic: row.optional_text("topic")?,
+            visibility: row.text("visibility")?,
+            owner_id: row.uuid("owner_id")?,
+            version: row.int("version")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -112,11 +128,14 @@ pub async fn visible(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Pr
         " FROM channels c WHERE c.id = $2 AND ",
         visible_to!()
     );
-    let row: Option<ChannelRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
-        .bind(viewer)
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
+    let row: Option<ChannelRow> = match app.db.inline_optional(sql, &[viewer.into(), id.into()]) {
+        Some(row) => row,
+        None => on_db!(&app.db, pool => sqlx::query_as(sql)
+            .bind(viewer)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?,
+    };
     row.ok_or_else(not_found)
 }
 

@@ -408,6 +408,7 @@ impl Settings {
                 lock_timeout: self.db_lock_timeout,
                 statement_timeout: self.db_statement_timeout,
                 sqlite_synchronous: self.sqlite_synchronous,
+                sqlite_read_connections: None,
             },
             connections: crate::http::listener::Settings {
                 max_connections: self.max_connections,

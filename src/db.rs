@@ -1,9 +1,11 @@
 //! The database: SQLite (embedded default) or PostgreSQL, behind one type.
 //! Queries are written once in SQL both engines accept and run through
-//! [`on_db!`], which instantiates them for the pool at hand.
+//! [`on_db!`], which instantiates them for the pool at hand. On a SQLite
+//! file the hot reads run first on [`inline_reads`], falling back to the pool.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -13,11 +15,19 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, PgPool, SqlitePool};
 
+pub mod inline_reads;
 mod migration_lock;
+
+use inline_reads::InlineReads;
+pub use inline_reads::{FromInlineRow, InlineRow, Param};
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite {
+        pool: SqlitePool,
+        /// Read-only connections for hot reads, on a database file.
+        reads: Option<Arc<InlineReads>>,
+    },
     Postgres(PgPool),
 }
 
@@ -26,7 +36,7 @@ pub enum Db {
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite { pool: $pool, .. } => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
@@ -47,6 +57,10 @@ pub struct Settings {
     /// SQLite's `synchronous`: `Full` (the default) makes a commit survive
     /// an OS crash or power loss; `Normal` may lose the last commits then.
     pub sqlite_synchronous: Synchronous,
+    /// Read-only connections on a SQLite file for reads run inline (see
+    /// [`inline_reads`]); `None`: twice the runtime's worker threads, at
+    /// least 4. With 0 every read goes through the pool.
+    pub sqlite_read_connections: Option<usize>,
 }
 
 impl Default for Settings {
@@ -55,6 +69,7 @@ impl Default for Settings {
             lock_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             sqlite_synchronous: Synchronous::Full,
+            sqlite_read_connections: None,
         }
     }
 }
@@ -81,7 +96,9 @@ impl Db {
         // For a SQLite file: held from the switch to WAL until migrated, so
         // that processes starting together prepare the file one at a time.
         let mut startup_lock = None;
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // A SQLite database's file, for the read-only connections.
+        let mut sqlite_file = None;
+        let mut db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Each session bounds its own waits, so one stuck row or slow
             // statement costs the requests that need it, not the pool.
             let options = PgConnectOptions::from_str(url)?.options([
@@ -122,6 +139,7 @@ impl Db {
                     std::fs::create_dir_all(dir)?;
                 }
                 startup_lock = Some(migration_lock::MigrationLock::acquire(Path::new(path)).await?);
+                sqlite_file = Some(PathBuf::from(path));
                 SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -160,18 +178,60 @@ impl Db {
                 })
                 .connect_with(options)
                 .await?;
-            Db::Sqlite(pool)
+            Db::Sqlite { pool, reads: None }
         } else {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
         };
         db.migrate().await?;
         drop(startup_lock);
+        if let (Db::Sqlite { reads, .. }, Some(file)) = (&mut db, sqlite_file) {
+            *reads = open_inline_reads(&file, settings.sqlite_read_connections);
+        }
         Ok(db)
+    }
+
+    /// The first row of a read run inline (`Some(None)` when there is none),
+    /// or `None` when it must run through the pool instead: on PostgreSQL,
+    /// in-memory SQLite, when no read-only connection is free, or after any
+    /// error. `sql` is the text the pool would run, `$N` parameters included.
+    pub fn inline_optional<T: FromInlineRow>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Option<Option<T>> {
+        self.inline_reads()?.optional(sql, params)
+    }
+
+    /// Every row of a read run inline, or `None` as for [`Db::inline_optional`].
+    pub fn inline_all<T: FromInlineRow>(&self, sql: &str, params: &[Param]) -> Option<Vec<T>> {
+        self.inline_reads()?.all(sql, params)
+    }
+
+    /// Reads run inline and reads handed to the pool, when there are
+    /// read-only connections.
+    pub fn inline_read_counts(&self) -> Option<(u64, u64)> {
+        match self {
+            Db::Sqlite {
+                reads: Some(reads), ..
+            } => Some(reads.counts()),
+            _ => None,
+        }
+    }
+
+    fn inline_reads(&self) -> Option<&InlineReads> {
+        match self {
+            // A closed pool answers every read with an error: so do reads.
+            Db::Sqlite {
+                pool,
+                reads: Some(reads),
+            } if !pool.is_closed() => Some(reads),
+            _ => None,
+        }
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await?,
             // The migrator holds an advisory lock (per database) while it
             // migrates: instances starting together take turns. It runs on
             // a connection of its own without the pool's lock and statement
@@ -241,13 +301,37 @@ impl Db {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite { .. } => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
 
     pub async fn close(&self) {
+        if let Db::Sqlite {
+            reads: Some(reads), ..
+        } = self
+        {
+            reads.close();
+        }
         on_db!(self, pool => pool.close().await)
+    }
+}
+
+/// Opens the read-only connections on a migrated SQLite file. Without them
+/// (should SQLite refuse) every read goes through the pool.
+fn open_inline_reads(file: &Path, count: Option<usize>) -> Option<Arc<InlineReads>> {
+    let count = count.unwrap_or_else(|| {
+        let workers = tokio::runtime::Handle::try_current()
+            .map(|runtime| runtime.metrics().num_workers())
+            .unwrap_or(1);
+        (2 * workers).max(4)
+    });
+    match InlineReads::open(file, count) {
+        Ok(reads) => Some(Arc::new(reads)),
+        Err(error) => {
+            tracing::warn!(%error, "no read-only SQLite connections; every read goes through the pool");
+            None
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::db::now;
+use crate::db::{FromInlineRow, InlineRow, now};
 use crate::events::{self, Event, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
@@ -21,6 +21,19 @@ pub struct MessageRow {
     pub author_id: Uuid,
     pub body: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl FromInlineRow for MessageRow {
+    fn from_inline_row(row: &InlineRow<'_>) -> rusqlite::Result<Self> {
+        Ok(MessageRow {
+            seq: row.int("seq")?,
+            id: row.uuid("id")?,
+            channel_id: row.uuid("channel_id")?,
+            author_id: row.uuid("author_id")?,
+            body: row.text("body")?,
+            created_at: row.timestamp("created_at")?,
+        })
+    }
 }
 
 macro_rules! message_columns {
@@ -383,13 +396,22 @@ pub async fn list_visible_before(
         crate::channels::visible_to!(),
         ") ORDER BY seq DESC LIMIT $4"
     );
-    let rows: Vec<MessageRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
-        .bind(viewer)
-        .bind(channel)
-        .bind(before_seq)
-        .bind(limit as i64 + 1)
-        .fetch_all(pool)
-        .await)?;
+    let params = [
+        viewer.into(),
+        channel.into(),
+        before_seq.into(),
+        (limit as i64 + 1).into(),
+    ];
+    let rows: Vec<MessageRow> = match app.db.inline_all(sql, &params) {
+        Some(rows) => rows,
+        None => on_db!(&app.db, pool => sqlx::query_as(sql)
+            .bind(viewer)
+            .bind(channel)
+            .bind(before_seq)
+            .bind(limit as i64 + 1)
+            .fetch_all(pool)
+            .await)?,
+    };
     if rows.is_empty() {
         crate::channels::visible(app, viewer, channel).await?;
     }

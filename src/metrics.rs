@@ -3,6 +3,7 @@
 //! middleware ([`crate::telemetry`]); gauges of the pool and of live
 //! connections are read when scraped.
 
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use prometheus::{
@@ -33,6 +34,9 @@ pub struct Metrics {
     connections_open: IntGaugeVec,
     connections_refused: IntCounterVec,
     posts_per_commit: Histogram,
+    db_inline_reads: IntCounterVec,
+    /// Held while the inline-read counters catch up with the database's.
+    db_inline_reads_sync: Mutex<()>,
 }
 
 impl Metrics {
@@ -152,6 +156,15 @@ impl Metrics {
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
         )?;
         registry.register(Box::new(posts_per_commit.clone()))?;
+        let db_inline_reads = IntCounterVec::new(
+            Opts::new(
+                "db_inline_reads_total",
+                "Hot SQLite reads, by outcome: inline (on a read-only connection, on the \
+                 request's own thread) or fallback (through the pool: none free, or an error).",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(db_inline_reads.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -169,6 +182,8 @@ impl Metrics {
             connections_open,
             connections_refused,
             posts_per_commit,
+            db_inline_reads,
+            db_inline_reads_sync: Mutex::new(()),
         })
     }
 
@@ -243,6 +258,16 @@ impl Metrics {
         self.live_connections
             .with_label_values(&["websocket"])
             .set(app.live.websocket.load(Ordering::Relaxed) as i64);
+        if let Some((inline, fallback)) = app.db.inline_read_counts() {
+            let _sync = self
+                .db_inline_reads_sync
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (outcome, total) in [("inline", inline), ("fallback", fallback)] {
+                let counter = self.db_inline_reads.with_label_values(&[outcome]);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+        }
         let mut text = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut text)?;
         String::from_utf8(text).map_err(|e| prometheus::Error::Msg(e.to_string()))

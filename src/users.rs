@@ -5,14 +5,14 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::{Role, needs_rehash, random_secret, secret_digest};
-use crate::db::now;
+use crate::db::{FromInlineRow, InlineRow, now};
 use crate::error::ResultExt;
 use crate::events::{self, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
     pub seq: i64,
     pub id: Uuid,
@@ -23,6 +23,21 @@ pub struct UserRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl FromInlineRow for UserRow {
+    fn from_inline_row(row: &InlineRow<'_>) -> rusqlite::Result<Self> {
+        Ok(UserRow {
+            seq: row.int("seq")?,
+            id: row.uuid("id")?,
+            email: row.text("email")?,
+            full_name: row.text("full_name")?,
+            role: row.text_as("role")?,
+            version: row.int("version")?,
+            created_at: row.timestamp("created_at")?,
+            updated_at: row.timestamp("updated_at")?,
+        })
+    }
 }
 
 macro_rules! user_columns {
@@ -159,6 +174,9 @@ async fn upgrade_hash(app: &App, id: Uuid, old_hash: &str, password: &str) {
 
 pub async fn find(app: &App, id: Uuid) -> Result<Option<UserRow>, Problem> {
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+    if let Some(found) = app.db.inline_optional(sql, &[id.into()]) {
+        return Ok(found);
+    }
     Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
 }
 
@@ -184,6 +202,9 @@ pub async fn find_in_session(
          AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.user_id = users.id) \
          AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL)"
     );
+    if let Some(found) = app.db.inline_optional(sql, &[id.into(), session_id.into()]) {
+        return Ok(found);
+    }
     Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
         .bind(id)
         .bind(session_id)
@@ -361,7 +382,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     // fails with SQLITE_BUSY at once, ignoring the busy timeout), so there it
     // takes the write lock up front and concurrent refreshes queue instead.
     let begin = match &app.db {
-        crate::db::Db::Sqlite(_) => "BEGIN IMMEDIATE",
+        crate::db::Db::Sqlite { .. } => "BEGIN IMMEDIATE",
         crate::db::Db::Postgres(_) => "BEGIN",
     };
     let outcome: Result<(Uuid, Uuid), bool> = on_db!(&app.db, pool => async {

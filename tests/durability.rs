@@ -406,7 +406,7 @@ async fn sqlite_commits_are_synchronous_full_unless_told_otherwise() {
             ..Settings::default()
         };
         let db = Db::connect(&url, &settings).await.expect("connect");
-        let Db::Sqlite(pool) = &db else {
+        let Db::Sqlite { pool, .. } = &db else {
             panic!("a SQLite URL gives a SQLite pool")
         };
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
