@@ -367,8 +367,53 @@ pub struct Tokens {
     encoding: EncodingKey,
     /// The current key first, then the previous ones.
     verifying: Arc<[VerifyingKey]>,
+    /// Access tokens that passed [`Tokens::verify_access`], by their text.
+    verified: Arc<VerifiedTokens>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+}
+
+/// Seconds a token is still accepted after its `exp` (clock skew).
+const LEEWAY_SECONDS: i64 = 5;
+
+/// Access tokens verified before, so that a client's next requests with
+/// the same token skip decoding and the signature check (a tenth of an
+/// authenticated request's CPU). Keyed by the token's whole text: only a
+/// byte-identical token hits, and an entry is used only until the token
+/// expires. Revocation is not decided here: the session is still checked
+/// for every request (see `principal_cache`). Only genuine tokens are
+/// stored, so the table grows with logins, not with requests; beyond
+/// [`VerifiedTokens::CAPACITY`] expired entries are dropped, then all.
+#[derive(Default)]
+struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<Box<str>, AccessClaims>>);
+
+impl VerifiedTokens {
+    const CAPACITY: usize = 16_384;
+
+    fn get(&self, token: &str, now: i64) -> Option<AccessClaims> {
+        let entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(token)
+            .filter(|claims| now <= claims.expires_at + LEEWAY_SECONDS)
+            .copied()
+    }
+
+    fn insert(&self, token: &str, claims: AccessClaims, now: i64) {
+        let mut entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::CAPACITY {
+            entries.retain(|_, claims| now <= claims.expires_at + LEEWAY_SECONDS);
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(token.into(), claims);
+    }
 }
 
 /// Shortest accepted signing secret: 32 bytes (256 bits).
@@ -413,6 +458,7 @@ impl Tokens {
             kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret),
             verifying: verifying.into(),
+            verified: Arc::default(),
             access_ttl,
             refresh_ttl,
         })
@@ -443,6 +489,16 @@ impl Tokens {
     /// and an access token for this API. Whether the session is still live is
     /// for the caller to check against the database.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, Problem> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.decode_access(token)?;
+        self.verified.insert(token, claims, now);
+        Ok(claims)
+    }
+
+    fn decode_access(&self, token: &str) -> Result<AccessClaims, Problem> {
         let invalid = || Problem::unauthorized("The access token is invalid or expired.");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         // The header is attacker-controlled: only the pinned algorithm is
@@ -458,7 +514,7 @@ impl Tokens {
         let mut validation = Validation::new(ALGORITHM);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map_err(|_| invalid())?;
@@ -558,6 +614,29 @@ mod tests {
         assert!(other.verify_access(&token).is_err());
         assert!(Tokens::new(&[1u8; 16], &[], ttl, ttl).is_err());
         assert!(Tokens::new(&[1u8; 32], &[&[2u8; 31]], ttl, ttl).is_err());
+    }
+
+    #[test]
+    fn verified_tokens_are_recognised_by_their_exact_text_until_they_expire() {
+        let ttl = Duration::from_secs(60);
+        let tokens = Tokens::new(&[7u8; 32], &[], ttl, ttl).expect("valid secret");
+        let token = tokens
+            .issue_access(Uuid::new_v4(), Uuid::new_v4())
+            .expect("signs");
+        let first = tokens.verify_access(&token).expect("verifies");
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(tokens.verified.get(&token, now), Some(first), "remembered");
+        assert_eq!(tokens.verify_access(&token).expect("again"), first);
+        // One character of the signature changed: checked, and refused.
+        let mut forged = token.clone().into_bytes();
+        let at = forged.len() - 10;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        assert!(tokens.verify_access(&forged).is_err());
+        assert!(tokens.verified.get(&forged, now).is_none());
+        // Past its expiry (and the leeway) the entry no longer counts.
+        let later = first.expires_at + LEEWAY_SECONDS + 1;
+        assert!(tokens.verified.get(&token, later).is_none());
     }
 
     #[test]

@@ -173,6 +173,7 @@ impl Db {
                 // An in-process connection has no peer to lose: no ping (a
                 // hand-off to its thread) on every acquire.
                 .test_before_acquire(false)
+                .after_connect(|connection, _| Box::pin(stable_plans(connection)))
                 .after_release(|connection, _| {
                     Box::pin(async move { Ok(transaction_state_is_known(connection).await) })
                 })
@@ -340,6 +341,35 @@ fn millis(duration: Duration) -> String {
     duration.as_millis().to_string()
 }
 
+/// Turns on SQLite's query planner stability guarantee (QPSG) for a
+/// connection. Without it a statement whose `LIMIT` is a bound parameter
+/// (every page of a listing) is marked expired whenever that parameter is
+/// bound, and prepared again on each run: a third of a message listing's
+/// CPU went there. With it, plans do not depend on parameter values, which
+/// Charter's queries never relied on.
+async fn stable_plans(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = connection.lock_handle().await?;
+    let raw = handle.as_raw_handle();
+    // SAFETY: the handle is locked for us, so no other thread uses the
+    // connection; SQLITE_DBCONFIG_ENABLE_QPSG takes an int and an optional
+    // int pointer for the new state, which is not asked for (null).
+    let status = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            raw.as_ptr(),
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if status == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Configuration(
+            format!("enabling SQLite's query planner stability guarantee failed ({status})").into(),
+        ))
+    }
+}
+
 /// Whether a SQLite connection coming back to the pool is outside any
 /// transaction, as both sqlx and SQLite itself see it. SQLite rolls a
 /// transaction back by itself when a write or COMMIT meets a full disk or an
@@ -382,4 +412,39 @@ async fn transaction_state_is_known(connection: &mut SqliteConnection) -> bool {
 /// a value reads back exactly as it was written.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pooled_sqlite_connections_plan_independently_of_parameters() {
+        let dir = std::env::temp_dir().join(format!("charter-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite:{}/charter.db", dir.display());
+        let db = Db::connect(&url, &Settings::default())
+            .await
+            .expect("connect");
+        let Db::Sqlite { pool, .. } = &db else {
+            panic!("a SQLite database")
+        };
+        let mut connection = pool.acquire().await.expect("a connection");
+        let mut handle = connection.lock_handle().await.expect("its handle");
+        let mut enabled: std::ffi::c_int = -1;
+        // SAFETY: the handle is locked; a negative value only reads the
+        // setting into `enabled`.
+        unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1 as std::ffi::c_int,
+                &mut enabled as *mut std::ffi::c_int,
+            );
+        }
+        assert_eq!(enabled, 1);
+        drop(handle);
+        drop(connection);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

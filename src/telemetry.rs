@@ -21,6 +21,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::{RecordFields, VisitOutput};
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::{FormatFields, JsonVisitor, Writer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -76,11 +79,55 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .fmt_fields(AppendingJsonFields),
             )
             .try_init()?,
     }
     Ok(Telemetry { provider })
+}
+
+/// A span's fields as one JSON object, as `tracing_subscriber`'s
+/// `JsonFields` writes them, except that a field recorded later is appended
+/// to the object instead of the object being parsed and written again: the
+/// request span gets its route, operation and status that way, and parsing
+/// on each of those was a tenth of a request's CPU. A field recorded twice
+/// appears twice; the event formatter reads the object with `serde_json`,
+/// where the later one wins.
+struct AppendingJsonFields;
+
+impl<'writer> FormatFields<'writer> for AppendingJsonFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = JsonVisitor::new(&mut writer);
+        fields.record(&mut visitor);
+        visitor.finish()
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> std::fmt::Result {
+        let mut added = String::new();
+        self.format_fields(Writer::new(&mut added), fields)?;
+        let current = &mut current.fields;
+        match (current.strip_suffix('}'), added.strip_prefix('{')) {
+            // Nothing was added.
+            (_, Some("}")) => {}
+            // `{…}` and `{…}`: one object.
+            (Some(head), Some(tail)) if head != "{" => {
+                current.truncate(head.len());
+                current.push(',');
+                current.push_str(tail);
+            }
+            _ => *current = added,
+        }
+        Ok(())
+    }
 }
 
 fn tracer_provider() -> anyhow::Result<SdkTracerProvider> {
@@ -266,5 +313,74 @@ fn credential_presented(headers: &HeaderMap) -> &'static str {
         "bearer"
     } else {
         "none"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Log lines written by a JSON subscriber with [`AppendingJsonFields`].
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn fields_recorded_later_join_the_span_object() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .fmt_fields(AppendingJsonFields)
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let empty = tracing::info_span!("empty", later = tracing::field::Empty);
+            empty.in_scope(|| tracing::info!("first"));
+            empty.record("later", 1);
+            empty.in_scope(|| tracing::info!("second"));
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r-1",
+                status = tracing::field::Empty,
+                route = tracing::field::Empty,
+            );
+            span.record("route", "/a \"quoted\" route");
+            span.record("status", 200);
+            span.record("status", 503);
+            span.in_scope(|| tracing::info!("third"));
+        });
+        let text = String::from_utf8(lines.0.lock().expect("lock").clone()).expect("utf-8");
+        let spans: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
+            .map(|line| line["span"].clone())
+            .collect();
+        assert_eq!(spans[0], serde_json::json!({"name": "empty"}));
+        assert_eq!(spans[1], serde_json::json!({"name": "empty", "later": 1}));
+        assert_eq!(
+            spans[2],
+            serde_json::json!({
+                "name": "request",
+                "request_id": "r-1",
+                "route": "/a \"quoted\" route",
+                "status": 503,
+            }),
+            "the later value wins"
+        );
     }
 }

@@ -583,6 +583,9 @@ async fn otlp_export_continues_the_callers_trace() {
         .unwrap_or_else(|| panic!("no log line of the request: {lines:?}"));
     assert_eq!(answered["span"]["trace_id"], trace_id);
     assert_eq!(answered["span"]["operation_id"], "getMe");
+    assert_eq!(answered["span"]["http.route"], "/api/v2/me");
+    assert_eq!(answered["span"]["http.response.status_code"], 401);
+    assert_eq!(answered["span"]["http.request.method"], "GET");
 }
 
 #[test]

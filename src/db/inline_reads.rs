@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{Type, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
@@ -148,6 +149,8 @@ impl InlineReads {
             .map(|_| {
                 let connection = Connection::open_with_flags(path, flags)?;
                 connection.busy_timeout(BUSY_TIMEOUT)?;
+                // See `db::stable_plans`: no re-preparing for each `LIMIT`.
+                connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
                 Ok(Mutex::new(Some(connection)))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -291,6 +294,21 @@ mod tests {
             )
             .unwrap();
         (path, writer)
+    }
+
+    #[test]
+    fn plans_do_not_depend_on_parameter_values() {
+        let (path, _writer) = database();
+        let reads = InlineReads::open(&path, 2).unwrap();
+        for slot in reads.connections.iter() {
+            let guard = slot.lock().unwrap();
+            let connection = guard.as_ref().unwrap();
+            assert!(
+                connection
+                    .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+                    .unwrap()
+            );
+        }
     }
 
     #[test]
