@@ -73,19 +73,44 @@ pub trait FromInlineRow: Sized {
 
 /// One result row, with decoders that accept exactly the values sqlx writes
 /// (anything else is an error, and the read goes to the pool).
-pub struct InlineRow<'a>(&'a rusqlite::Row<'a>);
+pub struct InlineRow<'a> {
+    row: &'a rusqlite::Row<'a>,
+    /// Where the next column asked for probably is: row types read their
+    /// columns in the order the queries select them.
+    next: std::cell::Cell<usize>,
+}
 
-impl InlineRow<'_> {
+impl<'a> InlineRow<'a> {
+    fn new(row: &'a rusqlite::Row<'a>) -> Self {
+        InlineRow {
+            row,
+            next: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The index of `column`: the guessed one when its name matches, else
+    /// found by name (rusqlite compares every column's name up to it).
+    fn index(&self, column: &str) -> rusqlite::Result<usize> {
+        let statement = self.row.as_ref();
+        let guess = self.next.get();
+        let index = match statement.column_name(guess) {
+            Ok(name) if name == column => guess,
+            _ => statement.column_index(column)?,
+        };
+        self.next.set(index + 1);
+        Ok(index)
+    }
+
     pub fn int(&self, column: &str) -> rusqlite::Result<i64> {
-        self.0.get(column)
+        self.row.get(self.index(column)?)
     }
 
     pub fn text(&self, column: &str) -> rusqlite::Result<String> {
-        self.0.get(column)
+        self.row.get(self.index(column)?)
     }
 
     pub fn optional_text(&self, column: &str) -> rusqlite::Result<Option<String>> {
-        self.0.get(column)
+        self.row.get(self.index(column)?)
     }
 
     /// A TEXT column converted with `TryFrom<String>` (sqlx's `try_from`).
@@ -94,15 +119,15 @@ impl InlineRow<'_> {
         T: TryFrom<String>,
         T::Error: std::error::Error + Send + Sync + 'static,
     {
-        let index = self.0.as_ref().column_index(column)?;
-        T::try_from(self.0.get::<_, String>(index)?)
+        let index = self.index(column)?;
+        T::try_from(self.row.get::<_, String>(index)?)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
     }
 
     /// sqlx stores a `Uuid` as a 16-byte BLOB.
     pub fn uuid(&self, column: &str) -> rusqlite::Result<Uuid> {
-        let index = self.0.as_ref().column_index(column)?;
-        match self.0.get_ref(index)? {
+        let index = self.index(column)?;
+        match self.row.get_ref(index)? {
             ValueRef::Blob(bytes) => Uuid::from_slice(bytes).map_err(|e| {
                 rusqlite::Error::FromSqlConversionFailure(index, Type::Blob, Box::new(e))
             }),
@@ -119,8 +144,8 @@ impl InlineRow<'_> {
     /// `DateTime::parse_from_rfc3339` first; the other forms it reads
     /// (SQLite's own formats, Unix seconds, Julian days) are left to it.
     pub fn timestamp(&self, column: &str) -> rusqlite::Result<DateTime<Utc>> {
-        let index = self.0.as_ref().column_index(column)?;
-        match self.0.get_ref(index)? {
+        let index = self.index(column)?;
+        match self.row.get_ref(index)? {
             ValueRef::Text(bytes) => std::str::from_utf8(bytes)
                 .map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e))
@@ -170,7 +195,7 @@ impl InlineReads {
             bind(&mut statement, params)?;
             let mut rows = statement.raw_query();
             match rows.next()? {
-                Some(row) => T::from_inline_row(&InlineRow(row)).map(Some),
+                Some(row) => T::from_inline_row(&InlineRow::new(row)).map(Some),
                 None => Ok(None),
             }
         })
@@ -184,7 +209,7 @@ impl InlineReads {
             let mut rows = statement.raw_query();
             let mut found = Vec::new();
             while let Some(row) = rows.next()? {
-                found.push(T::from_inline_row(&InlineRow(row))?);
+                found.push(T::from_inline_row(&InlineRow::new(row))?);
             }
             Ok(found)
         })
