@@ -128,14 +128,10 @@ pub async fn visible(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Pr
         " FROM channels c WHERE c.id = $2 AND ",
         visible_to!()
     );
-    let row: Option<ChannelRow> = match app.db.inline_optional(sql, &[viewer.into(), id.into()]) {
-        Some(row) => row,
-        None => on_db!(&app.db, pool => sqlx::query_as(sql)
-            .bind(viewer)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?,
-    };
+    let row: Option<ChannelRow> = app
+        .db
+        .fetch_optional(sql, &[viewer.into(), id.into()])
+        .await?;
     row.ok_or_else(not_found)
 }
 

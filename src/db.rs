@@ -14,6 +14,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, PgPool, SqlitePool};
+use uuid::Uuid;
 
 pub mod inline_reads;
 mod migration_lock;
@@ -40,6 +41,45 @@ macro_rules! on_db {
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
+}
+
+/// A row type [`Db::fetch_optional`] and [`Db::fetch_all`] can read: from
+/// either pool (sqlx) and from an inline SQLite read.
+pub trait ReadRow:
+    FromInlineRow
+    + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+{
+}
+
+impl<T> ReadRow for T where
+    T: FromInlineRow
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+{
+}
+
+/// `query` with `params` bound in order, as `$1`, `$2`, ...
+fn bind_params<'q, DB, T>(
+    mut query: sqlx::query::QueryAs<'q, DB, T, <DB as sqlx::Database>::Arguments>,
+    params: &[Param],
+) -> sqlx::query::QueryAs<'q, DB, T, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    Uuid: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    i64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
+    for param in params {
+        query = match *param {
+            Param::Uuid(value) => query.bind(value),
+            Param::Int(value) => query.bind(value),
+        };
+    }
+    query
 }
 
 /// The embedded database used when no `DATABASE_URL` is configured.
@@ -191,21 +231,34 @@ impl Db {
         Ok(db)
     }
 
-    /// The first row of a read run inline (`Some(None)` when there is none),
-    /// or `None` when it must run through the pool instead: on PostgreSQL,
-    /// in-memory SQLite, when no read-only connection is free, or after any
-    /// error. `sql` is the text the pool would run, `$N` parameters included.
-    pub fn inline_optional<T: FromInlineRow>(
+    /// The first row `sql` reads, if any: run inline on a SQLite file (see
+    /// [`inline_reads`]), else, or when that cannot answer (no read-only
+    /// connection free, any error), through the pool, whose errors are
+    /// the ones reported. `params` bind `$1`, `$2`, ... on both paths.
+    pub async fn fetch_optional<T: ReadRow>(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[Param],
-    ) -> Option<Option<T>> {
-        self.inline_reads()?.optional(sql, params)
+    ) -> Result<Option<T>, sqlx::Error> {
+        if let Some(found) = self
+            .inline_reads()
+            .and_then(|reads| reads.optional(sql, params))
+        {
+            return Ok(found);
+        }
+        on_db!(self, pool => bind_params(sqlx::query_as(sql), params).fetch_optional(pool).await)
     }
 
-    /// Every row of a read run inline, or `None` as for [`Db::inline_optional`].
-    pub fn inline_all<T: FromInlineRow>(&self, sql: &str, params: &[Param]) -> Option<Vec<T>> {
-        self.inline_reads()?.all(sql, params)
+    /// Every row `sql` reads, as [`Db::fetch_optional`] reads one.
+    pub async fn fetch_all<T: ReadRow>(
+        &self,
+        sql: &'static str,
+        params: &[Param],
+    ) -> Result<Vec<T>, sqlx::Error> {
+        if let Some(found) = self.inline_reads().and_then(|reads| reads.all(sql, params)) {
+            return Ok(found);
+        }
+        on_db!(self, pool => bind_params(sqlx::query_as(sql), params).fetch_all(pool).await)
     }
 
     /// Reads run inline and reads handed to the pool, when there are

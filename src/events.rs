@@ -299,8 +299,6 @@ pub fn member_removed(channel: Uuid, user: Uuid) -> Value {
 // of a channel then queue on its row instead of deadlocking with one another
 // or with the channel's deletion (which locks the row first too).
 
-const RESERVE_SEQ: &str = "UPDATE channels SET last_event_seq = last_event_seq + 1 \
-     WHERE id = $1 RETURNING last_event_seq";
 const RESERVE_SEQS: &str = "UPDATE channels SET last_event_seq = last_event_seq + $2 \
      WHERE id = $1 RETURNING last_event_seq";
 const LOCK_CHANNEL: &str = "UPDATE channels SET last_event_seq = last_event_seq WHERE id = $1";
@@ -310,11 +308,6 @@ const INSERT_EVENT: &str = "INSERT INTO channel_events (channel_id, seq, kind, p
 /// A connection that can write the event log inside the caller's
 /// transaction. Implemented for both backends; use the functions below.
 pub(crate) trait EventLog {
-    fn reserve_seq(
-        &mut self,
-        channel: Uuid,
-    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
-
     /// Takes `count` seqs; the last of them.
     fn reserve_seqs(
         &mut self,
@@ -342,13 +335,6 @@ pub(crate) trait EventLog {
 /// The parts both backends share.
 macro_rules! event_log_common {
     () => {
-        async fn reserve_seq(&mut self, channel: Uuid) -> Result<Option<i64>, sqlx::Error> {
-            sqlx::query_scalar(RESERVE_SEQ)
-                .bind(channel)
-                .fetch_optional(&mut *self)
-                .await
-        }
-
         async fn reserve_seqs(
             &mut self,
             channel: Uuid,
@@ -460,7 +446,7 @@ pub(crate) async fn reserve<C: EventLog>(
     conn: &mut C,
     channel: Uuid,
 ) -> Result<Option<i64>, sqlx::Error> {
-    conn.reserve_seq(channel).await
+    conn.reserve_seqs(channel, 1).await
 }
 
 /// As [`reserve`] for `count` events: the first of their seqs.

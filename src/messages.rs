@@ -402,16 +402,7 @@ pub async fn list_visible_before(
         before_seq.into(),
         (limit as i64 + 1).into(),
     ];
-    let rows: Vec<MessageRow> = match app.db.inline_all(sql, &params) {
-        Some(rows) => rows,
-        None => on_db!(&app.db, pool => sqlx::query_as(sql)
-            .bind(viewer)
-            .bind(channel)
-            .bind(before_seq)
-            .bind(limit as i64 + 1)
-            .fetch_all(pool)
-            .await)?,
-    };
+    let rows: Vec<MessageRow> = app.db.fetch_all(sql, &params).await?;
     if rows.is_empty() {
         crate::channels::visible(app, viewer, channel).await?;
     }

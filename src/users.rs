@@ -174,10 +174,7 @@ async fn upgrade_hash(app: &App, id: Uuid, old_hash: &str, password: &str) {
 
 pub async fn find(app: &App, id: Uuid) -> Result<Option<UserRow>, Problem> {
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-    if let Some(found) = app.db.inline_optional(sql, &[id.into()]) {
-        return Ok(found);
-    }
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+    Ok(app.db.fetch_optional(sql, &[id.into()]).await?)
 }
 
 pub async fn find_by_seq(app: &App, seq: i64) -> Result<Option<UserRow>, Problem> {
@@ -202,14 +199,10 @@ pub async fn find_in_session(
          AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.user_id = users.id) \
          AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL)"
     );
-    if let Some(found) = app.db.inline_optional(sql, &[id.into(), session_id.into()]) {
-        return Ok(found);
-    }
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
-        .bind(id)
-        .bind(session_id)
-        .fetch_optional(pool)
-        .await)?)
+    Ok(app
+        .db
+        .fetch_optional(sql, &[id.into(), session_id.into()])
+        .await?)
 }
 
 pub async fn get(app: &App, id: Uuid) -> Result<UserRow, Problem> {
