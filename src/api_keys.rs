@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::auth::{Role, api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
 use crate::db::now;
 use crate::on_db;
+use crate::principal_cache::PrincipalCache;
 use crate::runtime::Problem;
+use crate::store::Store;
 
-/// What a live API key stands for (cached in `app.principals`).
+/// What a live API key stands for (cached in a `PrincipalCache`).
 #[derive(Clone, Debug)]
 pub struct ApiKeyPrincipal {
     pub key: ApiKeyRow,
@@ -48,7 +49,7 @@ macro_rules! api_key_columns {
 
 /// Creates a key; the secret is returned here and never again.
 pub async fn create(
-    app: &App,
+    store: &Store,
     user: Uuid,
     name: &str,
     scopes: &[&str],
@@ -59,7 +60,7 @@ pub async fn create(
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
         api_key_columns!()
     );
-    let row = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let row = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(Uuid::new_v4())
         .bind(user)
         .bind(name)
@@ -72,18 +73,23 @@ pub async fn create(
     Ok((row, secret))
 }
 
-pub async fn list(app: &App, user: Uuid) -> Result<Vec<ApiKeyRow>, Problem> {
+pub async fn list(store: &Store, user: Uuid) -> Result<Vec<ApiKeyRow>, Problem> {
     let sql = concat!(
         "SELECT ",
         api_key_columns!(),
         " FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY seq"
     );
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(user).fetch_all(pool).await)?)
+    Ok(on_db!(&store.db, pool => sqlx::query_as(sql).bind(user).fetch_all(pool).await)?)
 }
 
 /// Revokes one of `user`'s keys; 404 for keys that are not theirs.
-pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
-    let revoked = on_db!(&app.db, pool => sqlx::query(
+pub async fn revoke<U: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<ApiKeyPrincipal, U>,
+    user: Uuid,
+    id: Uuid,
+) -> Result<(), Problem> {
+    let revoked = on_db!(&store.db, pool => sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
         .bind(now())
         .bind(id)
@@ -91,7 +97,7 @@ pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-    app.principals.forget_all();
+    principals.forget_all();
     if revoked == 0 {
         return Err(Problem::not_found(
             "You have no active API key with this id.",
@@ -102,13 +108,17 @@ pub async fn revoke(app: &App, user: Uuid, id: Uuid) -> Result<(), Problem> {
 
 /// The active key a presented secret belongs to, recording its use, with its
 /// owner's v1 id and role.
-pub async fn authenticate(app: &App, secret: &str) -> Result<ApiKeyPrincipal, Problem> {
+pub async fn authenticate<U: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<ApiKeyPrincipal, U>,
+    secret: &str,
+) -> Result<ApiKeyPrincipal, Problem> {
     let rejected = || Problem::unauthorized("The API key is invalid or revoked.");
     if !api_key_well_formed(secret) {
         return Err(rejected());
     }
     let digest = secret_digest(secret);
-    if let Some(found) = app.principals.api_key(&digest) {
+    if let Some(found) = principals.api_key(&digest) {
         return Ok(found);
     }
     #[derive(sqlx::FromRow)]
@@ -119,10 +129,10 @@ pub async fn authenticate(app: &App, secret: &str) -> Result<ApiKeyPrincipal, Pr
         #[sqlx(try_from = "String")]
         user_role: Role,
     }
-    let check = app.principals.start_check();
+    let check = principals.start_check();
     // `last_used_at` is written when the key is checked against the
     // database: at most about once per principal-cache period per instance.
-    let found: Option<Found> = on_db!(&app.db, pool => sqlx::query_as(
+    let found: Option<Found> = on_db!(&store.db, pool => sqlx::query_as(
         "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL \
          RETURNING id, user_id, name, prefix, scopes, created_at, last_used_at, \
          (SELECT seq FROM users WHERE users.id = api_keys.user_id) AS user_seq, \
@@ -138,6 +148,6 @@ pub async fn authenticate(app: &App, secret: &str) -> Result<ApiKeyPrincipal, Pr
             role: f.user_role,
         })
         .ok_or_else(rejected)?;
-    app.principals.store_api_key(check, digest, found.clone());
+    principals.store_api_key(check, digest, found.clone());
     Ok(found)
 }

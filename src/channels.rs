@@ -6,22 +6,26 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::db::{FromInlineRow, InlineRow, now};
 use crate::error::ResultExt;
-use crate::events::{self, EventKind};
+use crate::events::{self, Event, EventKind};
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
+use crate::store::Store;
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A channel as stored. Serialised (without its listing position and
+/// version) it is the payload of `channel.updated`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct ChannelRow {
+    #[serde(skip)]
     pub seq: i64,
     pub id: Uuid,
     pub name: String,
     pub topic: Option<String>,
     pub visibility: String,
     pub owner_id: Uuid,
+    #[serde(skip)]
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -43,12 +47,26 @@ impl FromInlineRow for ChannelRow {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A membership; serialised, the payload of `member.added`.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct MemberRow {
     pub channel_id: Uuid,
     pub user_id: Uuid,
     pub role: String,
     pub joined_at: DateTime<Utc>,
+}
+
+/// The payload of `channel.deleted`.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct ChannelKey {
+    pub id: Uuid,
+}
+
+/// The payload of `member.removed`.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct MemberKey {
+    pub channel_id: Uuid,
+    pub user_id: Uuid,
 }
 
 /// The columns of a channel, unqualified (for `RETURNING`).
@@ -84,7 +102,7 @@ impl ChannelRow {
 }
 
 pub async fn create(
-    app: &App,
+    store: &Store,
     owner: Uuid,
     name: &str,
     topic: Option<&str>,
@@ -92,7 +110,7 @@ pub async fn create(
 ) -> Result<ChannelRow, Problem> {
     let now = now();
     let id = Uuid::new_v4();
-    let result = on_db!(&app.db, pool => async {
+    let result = on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: ChannelRow = sqlx::query_as(concat!("INSERT INTO channels (id, name, topic, visibility, owner_id, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
@@ -121,14 +139,14 @@ pub async fn create(
 }
 
 /// The channel if `viewer` may see it; 404 otherwise.
-pub async fn visible(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Problem> {
+pub async fn visible(store: &Store, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Problem> {
     let sql = concat!(
         "SELECT ",
         channel_columns!(),
         " FROM channels c WHERE c.id = $2 AND ",
         visible_to!()
     );
-    let row: Option<ChannelRow> = app
+    let row: Option<ChannelRow> = store
         .db
         .fetch_optional(sql, &[viewer.into(), id.into()])
         .await?;
@@ -136,8 +154,8 @@ pub async fn visible(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Pr
 }
 
 /// The channel if `viewer` owns it: 404 when invisible, 403 when visible but not theirs.
-pub async fn owned(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Problem> {
-    let channel = visible(app, viewer, id).await?;
+pub async fn owned(store: &Store, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Problem> {
+    let channel = visible(store, viewer, id).await?;
     if !channel.is_owner(viewer) {
         return Err(Problem::forbidden("Only the channel's owner may do this."));
     }
@@ -146,7 +164,7 @@ pub async fn owned(app: &App, viewer: Uuid, id: Uuid) -> Result<ChannelRow, Prob
 
 /// Channels visible to `viewer`, in creation order after `after_seq`.
 pub async fn list_visible(
-    app: &App,
+    store: &Store,
     viewer: Uuid,
     after_seq: i64,
     limit: usize,
@@ -158,7 +176,7 @@ pub async fn list_visible(
         visible_to!(),
         " ORDER BY c.seq LIMIT $3"
     );
-    let rows = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let rows = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(viewer)
         .bind(after_seq)
         .bind(limit as i64 + 1)
@@ -181,7 +199,7 @@ pub struct ChannelChanges<'a> {
 /// all succeed, one after the other, each recording its own event; 404 when
 /// the channel was deleted meanwhile.
 pub async fn update(
-    app: &App,
+    store: &Store,
     id: Uuid,
     expected_version: Option<i64>,
     changes: ChannelChanges<'_>,
@@ -199,8 +217,8 @@ pub async fn update(
         Some(topic) => (true, topic),
         None => (false, None),
     };
-    let (_turn, publisher) = events::start_write(app, id).await?;
-    let updated = on_db!(&app.db, pool => async {
+    let (_turn, publisher) = store.start_write(id).await?;
+    let updated = on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<ChannelRow> = sqlx::query_as(sql)
             .bind(changes.name)
@@ -215,7 +233,7 @@ pub async fn update(
             tx.rollback().await?;
             return Ok(None);
         };
-        let event = events::append(&mut *tx, row.id, EventKind::ChannelUpdated, events::channel_updated(&row)).await?;
+        let event = events::append(&mut *tx, row.id, EventKind::ChannelUpdated, events::payload(&row)?).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some((row, event)))
     }.await)
@@ -236,9 +254,13 @@ pub async fn update(
 /// `false` when it changed meanwhile; without it unconditionally (404 when
 /// it is already gone). Its last event, `channel.deleted`, is recorded first
 /// and outlives it; its messages and members go without events of their own.
-pub async fn delete(app: &App, id: Uuid, expected_version: Option<i64>) -> Result<bool, Problem> {
-    let (_turn, publisher) = events::start_write(app, id).await?;
-    let event = on_db!(&app.db, pool => async {
+pub async fn delete(
+    store: &Store,
+    id: Uuid,
+    expected_version: Option<i64>,
+) -> Result<bool, Problem> {
+    let (_turn, publisher) = store.start_write(id).await?;
+    let event = on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         // Claims the row (at the expected version, if any) and locks it
         // until commit.
@@ -253,7 +275,7 @@ pub async fn delete(app: &App, id: Uuid, expected_version: Option<i64>) -> Resul
             tx.rollback().await?;
             return Ok(None);
         }
-        let event = events::append(&mut *tx, id, EventKind::ChannelDeleted, events::channel_deleted(id)).await?;
+        let event = events::append(&mut *tx, id, EventKind::ChannelDeleted, events::payload(&ChannelKey { id })?).await?;
         sqlx::query("DELETE FROM channels WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -271,13 +293,13 @@ pub async fn delete(app: &App, id: Uuid, expected_version: Option<i64>) -> Resul
 
 /// Adds `user` to the channel; `false` when they already were a member.
 pub async fn add_member(
-    app: &App,
+    store: &Store,
     channel: Uuid,
     user: Uuid,
 ) -> Result<(MemberRow, bool), Problem> {
     let now = now();
-    let (_turn, publisher) = events::start_write(app, channel).await?;
-    let outcome = on_db!(&app.db, pool => async {
+    let (_turn, publisher) = store.start_write(channel).await?;
+    let outcome = on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         // The channel's row first (see the lock order in `events`).
         let Some(seq) = events::reserve(&mut *tx, channel).await? else {
@@ -302,7 +324,7 @@ pub async fn add_member(
         let event = match &member {
             // Only a new membership is an event.
             Some(member) if inserted == 1 => {
-                let event = events::record(&mut *tx, channel, seq, EventKind::MemberAdded, events::member_added(member)).await?;
+                let event = events::record(&mut *tx, channel, seq, EventKind::MemberAdded, events::payload(member)?).await?;
                 tx.commit().await?;
                 Some(event)
             }
@@ -321,8 +343,12 @@ pub async fn add_member(
     Ok((member, added))
 }
 
-pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<MemberRow>, Problem> {
-    Ok(on_db!(&app.db, pool => sqlx::query_as(
+pub async fn member(
+    store: &Store,
+    channel: Uuid,
+    user: Uuid,
+) -> Result<Option<MemberRow>, Problem> {
+    Ok(on_db!(&store.db, pool => sqlx::query_as(
         "SELECT channel_id, user_id, role, joined_at FROM channel_members WHERE channel_id = $1 AND user_id = $2")
         .bind(channel)
         .bind(user)
@@ -330,16 +356,84 @@ pub async fn member(app: &App, channel: Uuid, user: Uuid) -> Result<Option<Membe
         .await)?)
 }
 
+/// Adds `user` to a channel `actor` owns (404 when the channel is not
+/// visible or the user does not exist, 403 when it is not theirs); `false`
+/// when they already were a member.
+pub async fn add_member_as(
+    store: &Store,
+    actor: Uuid,
+    channel: Uuid,
+    user: Uuid,
+) -> Result<(MemberRow, bool), Problem> {
+    let channel = owned(store, actor, channel).await?;
+    let exists: Option<Uuid> = on_db!(&store.db, pool => sqlx::query_scalar(
+        "SELECT id FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await)?;
+    if exists.is_none() {
+        return Err(Problem::not_found("No user has this id."));
+    }
+    add_member(store, channel.id, user).await
+}
+
+/// `actor` leaves a channel, or (as its owner) removes `user` from it: the
+/// owner cannot leave, and only the owner removes others (403); 404 when
+/// the channel is not visible to `actor` or `user` is not a member.
+pub async fn remove_member_as(
+    store: &Store,
+    actor: Uuid,
+    channel: Uuid,
+    user: Uuid,
+) -> Result<(), Problem> {
+    let channel = visible(store, actor, channel).await?;
+    let is_owner = channel.is_owner(actor);
+    let removing_self = user == actor;
+    if is_owner && removing_self {
+        return Err(Problem::forbidden(
+            "The owner cannot leave their channel; delete it instead.",
+        ));
+    }
+    if !is_owner && !removing_self {
+        return Err(Problem::forbidden(
+            "Only the channel's owner may remove other members.",
+        ));
+    }
+    if !remove_member(store, channel.id, user).await? {
+        return Err(Problem::not_found(
+            "This user is not a member of the channel.",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `event` removes `user` from its channel: after it, a follower
+/// that was that user must check again whether it may still see it.
+pub fn removes_member(event: &Event, user: Uuid) -> bool {
+    event.kind == EventKind::MemberRemoved
+        && <MemberKey as serde::Deserialize>::deserialize(&*event.data)
+            .is_ok_and(|key| key.user_id == user)
+}
+
+/// After `event`, whether `viewer` may still follow its channel. Only a
+/// removal of the viewer can change that; the channel's deletion ends a
+/// follower by itself.
+pub async fn still_visible_after(store: &Store, viewer: Uuid, event: &Event) -> bool {
+    !removes_member(event, viewer) || visible(store, viewer, event.channel_id).await.is_ok()
+}
+
 /// Removes a member (never the owner), recording `member.removed`; `false`
 /// when `user` was not a (removable) member.
-pub async fn remove_member(app: &App, channel: Uuid, user: Uuid) -> Result<bool, Problem> {
-    events::delete_recorded(
-        app,
+pub async fn remove_member(store: &Store, channel: Uuid, user: Uuid) -> Result<bool, Problem> {
+    store.delete_recorded(
         channel,
         "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND role <> 'owner'",
         (channel, user),
         EventKind::MemberRemoved,
-        events::member_removed(channel, user),
+        events::payload(&MemberKey {
+            channel_id: channel,
+            user_id: user,
+        })?,
     )
     .await
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::app::Config;
 use crate::auth::MIN_SECRET_BYTES;
+use crate::config::Config;
 use crate::ratelimit::{Limit, Network};
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,15 +70,6 @@ pub enum ApiVersion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SpecFormat {
     Yaml,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, with the request's span fields.
     Json,
 }
 
@@ -410,7 +402,7 @@ impl Settings {
                 sqlite_synchronous: self.sqlite_synchronous,
                 sqlite_read_connections: None,
             },
-            connections: crate::http::listener::Settings {
+            connections: crate::config::ConnectionLimits {
                 max_connections: self.max_connections,
                 header_read_timeout: self.header_read_timeout,
                 max_header_bytes: usize::try_from(self.max_header_bytes)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use tokio::sync::Notify;
 
-use crate::app::Inner;
+use crate::db::Db;
 use crate::runtime::Problem;
 
 /// How often the probe checks a database that answers.
@@ -140,15 +140,26 @@ pub fn suspect_storage() {
     SUSPECT.notify_waiters();
 }
 
+/// What the watch reads of its owner.
+pub struct Watched<'a> {
+    pub db: &'a Db,
+    pub health: &'a Health,
+    /// Observes how long the probe waited for a pooled connection.
+    pub acquire_seconds: &'a prometheus::Histogram,
+}
+
 /// Checks the database every [`PROBE_INTERVAL`] (or at once when a request
 /// [`suspect`]s it), every [`RETRY_INTERVAL`] while it is down; stops when
-/// the application is dropped.
-pub fn watch(app: Weak<Inner>) {
+/// `owner` (the application holding them) is dropped.
+pub fn watch<T: Send + Sync + 'static>(owner: Weak<T>, parts: for<'a> fn(&'a T) -> Watched<'a>) {
     tokio::spawn(async move {
         let mut storage_failures_seen = STORAGE_FAILURES.load(Ordering::SeqCst);
         loop {
-            let (was_up, was_writable) = match app.upgrade() {
-                Some(app) => (app.health.is_up(), app.health.is_writable()),
+            let (was_up, was_writable) = match owner.upgrade() {
+                Some(owner) => {
+                    let health = parts(&owner).health;
+                    (health.is_up(), health.is_writable())
+                }
                 None => return,
             };
             if was_up && was_writable {
@@ -159,7 +170,8 @@ pub fn watch(app: Weak<Inner>) {
             } else {
                 tokio::time::sleep(RETRY_INTERVAL).await;
             }
-            let Some(app) = app.upgrade() else { return };
+            let Some(owner) = owner.upgrade() else { return };
+            let app = parts(&owner);
             let up = probe(&app).await;
             let previous = app.health.db_up.send_replace(up);
             if previous && !up {
@@ -194,9 +206,9 @@ pub fn watch(app: Weak<Inner>) {
 /// One check: a query on a pooled connection (timing the wait for it); if
 /// that fails, a fresh connection, so that a pool busy with slow queries is
 /// not taken for an outage.
-async fn probe(app: &Inner) -> bool {
+async fn probe(app: &Watched<'_>) -> bool {
     if let Ok(Ok(wait)) = tokio::time::timeout(PROBE_TIMEOUT, app.db.ping()).await {
-        app.metrics.observe_db_acquire(wait.as_secs_f64());
+        app.acquire_seconds.observe(wait.as_secs_f64());
         return true;
     }
     matches!(

@@ -55,8 +55,16 @@ fn admin_password() -> anyhow::Result<String> {
 
 async fn create_admin(config: &Config, email: &str, full_name: &str) -> anyhow::Result<()> {
     let app = App::build_for_command(config).await?;
-    let outcome = charter::users::bootstrap_admin(&app, email, full_name, admin_password).await;
-    app.db.close().await;
+    let outcome = charter::users::bootstrap_admin(
+        &app.store,
+        &app.passwords,
+        &app.principals,
+        email,
+        full_name,
+        admin_password,
+    )
+    .await;
+    app.store.db.close().await;
     match outcome? {
         AdminBootstrap::Created(user) => {
             println!("created administrator {} ({})", user.email, user.id);
@@ -96,7 +104,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
             .and_then(|l| l.local_addr().ok())
             .map(|a| a.to_string())
             .unwrap_or_else(|| "off".to_owned()),
-        database = app.db.backend(),
+        database = app.store.db.backend(),
         "charter is serving"
     );
     // The operator listener outlives the drain, so probes see it and the
@@ -142,7 +150,7 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     admin_stop.cancel();
-    app.db.close().await;
+    app.store.db.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -6,15 +6,22 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::app::App;
+use crate::auth::Principal;
+use crate::channels;
 use crate::db::{FromInlineRow, InlineRow, now};
 use crate::events::{self, Event, EventKind};
+use crate::group_commit::GroupCommit;
 use crate::on_db;
 use crate::pagination::split_page;
 use crate::runtime::Problem;
+use crate::store::Store;
 
+/// A message as stored. Serialised, it is the payload of `message.created`
+/// and the stored answer of an idempotent post.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct MessageRow {
+    /// Absent from payloads recorded before it was included.
+    #[serde(default)]
     pub seq: i64,
     pub id: Uuid,
     pub channel_id: Uuid,
@@ -59,6 +66,64 @@ fn channel_gone() -> Problem {
     Problem::not_found("No channel with this id is visible to you.")
 }
 
+/// The payload of `message.deleted`.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct MessageKey {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+}
+
+/// Posts to one channel that arrive while its previous commit runs are
+/// committed together (see [`crate::group_commit`]).
+pub struct PostQueue {
+    commits: GroupCommit<NewPost, Result<MessageRow, Problem>>,
+    /// Observes how many posts each commit carried.
+    per_commit: prometheus::Histogram,
+}
+
+impl PostQueue {
+    pub fn new(per_commit: prometheus::Histogram) -> PostQueue {
+        PostQueue {
+            commits: GroupCommit::new(MAX_POSTS_PER_COMMIT),
+            per_commit,
+        }
+    }
+}
+
+/// Posts `body` as `author` in `channel`, which the author must be able to
+/// see (404 otherwise): the one rule for REST and WebSocket posts.
+pub async fn post(
+    store: &Store,
+    queue: &PostQueue,
+    author: Uuid,
+    channel: Uuid,
+    body: &str,
+    idempotency_key: Option<&str>,
+) -> Result<MessageRow, Problem> {
+    let channel = channels::visible(store, author, channel).await?;
+    create(store, queue, channel.id, author, body, idempotency_key).await
+}
+
+/// Deletes a message of a channel `actor` can see: its author or the
+/// channel's owner may; 404 when either is not there.
+pub async fn delete_as(
+    store: &Store,
+    actor: &Principal,
+    channel: Uuid,
+    message: Uuid,
+) -> Result<(), Problem> {
+    let channel = channels::visible(store, actor.user_id, channel).await?;
+    let row = find(store, channel.id, message)
+        .await?
+        .ok_or_else(|| Problem::not_found("No message with this id in this channel."))?;
+    if row.author_id != actor.user_id && !channel.is_owner(actor.user_id) {
+        return Err(Problem::forbidden(
+            "Only the message's author or the channel's owner may delete it.",
+        ));
+    }
+    delete(store, channel.id, row.id).await
+}
+
 /// How long an `Idempotency-Key` is remembered.
 pub fn idempotency_window() -> Duration {
     Duration::hours(24)
@@ -67,15 +132,16 @@ pub fn idempotency_window() -> Duration {
 /// Posts a message. With an idempotency key, a retry with the same key and
 /// the same request replays the first result; the same key with a different
 /// request is rejected.
-pub async fn create(
-    app: &App,
+async fn create(
+    store: &Store,
+    queue: &PostQueue,
     channel: Uuid,
     author: Uuid,
     body: &str,
     idempotency_key: Option<&str>,
 ) -> Result<MessageRow, Problem> {
     let Some(key) = idempotency_key else {
-        return insert(app, channel, author, body).await;
+        return insert(store, queue, channel, author, body).await;
     };
     let request_hash = {
         let mut hasher = Sha256::new();
@@ -86,13 +152,13 @@ pub async fn create(
     // Two attempts: a concurrent request with the same key may win the insert,
     // in which case its stored result is replayed.
     for _ in 0..2 {
-        if let Some(replayed) = replay(app, author, key, &request_hash).await? {
+        if let Some(replayed) = replay(store, author, key, &request_hash).await? {
             return Ok(replayed);
         }
         let now = now();
         let id = Uuid::new_v4();
-        let (_turn, publisher) = events::start_write(app, channel).await?;
-        let outcome = on_db!(&app.db, pool => async {
+        let (_turn, publisher) = store.start_write(channel).await?;
+        let outcome = on_db!(&store.db, pool => async {
             let mut tx = pool.begin().await?;
             // The channel's row first (see the lock order in `events`).
             let Some(seq) = events::reserve(&mut *tx, channel).await? else {
@@ -125,7 +191,7 @@ pub async fn create(
                 tx.rollback().await?;
                 return Ok(Posted::KeyTaken);
             }
-            let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::message_created(&row)).await?;
+            let event = events::record(&mut *tx, channel, seq, EventKind::MessageCreated, events::payload(&row)?).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Posted::Done(row, event))
         }.await)?;
@@ -148,12 +214,12 @@ pub async fn create(
 }
 
 async fn replay(
-    app: &App,
+    store: &Store,
     user: Uuid,
     key: &str,
     request_hash: &[u8],
 ) -> Result<Option<MessageRow>, Problem> {
-    let stored: Option<(Vec<u8>, String, DateTime<Utc>)> = on_db!(&app.db, pool => sqlx::query_as(
+    let stored: Option<(Vec<u8>, String, DateTime<Utc>)> = on_db!(&store.db, pool => sqlx::query_as(
         "SELECT request_hash, response_body, created_at FROM idempotency_keys WHERE user_id = $1 AND key = $2")
         .bind(user)
         .bind(key)
@@ -164,7 +230,7 @@ async fn replay(
     };
     if created_at + idempotency_window() < now() {
         // Expired: forget it and treat the request as new.
-        on_db!(&app.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+        on_db!(&store.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2")
             .bind(user)
             .bind(key)
             .execute(pool)
@@ -186,20 +252,29 @@ async fn replay(
 /// Posts without an idempotency key go through the channel's group commit
 /// (see [`crate::group_commit`]): what queues while the channel's previous
 /// commit runs is committed in one transaction.
-async fn insert(app: &App, channel: Uuid, author: Uuid, body: &str) -> Result<MessageRow, Problem> {
+async fn insert(
+    store: &Store,
+    queue: &PostQueue,
+    channel: Uuid,
+    author: Uuid,
+    body: &str,
+) -> Result<MessageRow, Problem> {
     let post = NewPost {
         id: Uuid::new_v4(),
         author,
         body: body.to_owned(),
     };
     let committer = {
-        let app = app.clone();
+        let store = store.clone();
+        let per_commit = queue.per_commit.clone();
         move |posts: Vec<NewPost>| {
-            let app = app.clone();
-            async move { commit_posts(&app, channel, posts).await }
+            let store = store.clone();
+            let per_commit = per_commit.clone();
+            async move { commit_posts(&store, &per_commit, channel, posts).await }
         }
     };
-    app.posts
+    queue
+        .commits
         .submit(channel, post, committer)
         .await
         .unwrap_or_else(|_| Err(crate::error::internal("a message commit", "abandoned")))
@@ -220,14 +295,15 @@ pub const MAX_POSTS_PER_COMMIT: usize = 64;
 /// deleted meanwhile, say) the posts are committed one by one, so that one
 /// post's failure is not the others'.
 async fn commit_posts(
-    app: &App,
+    store: &Store,
+    per_commit: &prometheus::Histogram,
     channel: Uuid,
     posts: Vec<NewPost>,
 ) -> Vec<Result<MessageRow, Problem>> {
     let count = posts.len();
-    match commit_batch(app, channel, &posts).await {
+    match commit_batch(store, channel, &posts).await {
         Ok(Some(rows)) => {
-            app.metrics.observe_posts_per_commit(count);
+            per_commit.observe(count as f64);
             rows.into_iter().map(Ok).collect()
         }
         Ok(None) => vec![Err(channel_gone()); count],
@@ -235,7 +311,7 @@ async fn commit_posts(
             let mut answers = Vec::with_capacity(count);
             for post in posts {
                 answers.push(
-                    match commit_batch(app, channel, std::slice::from_ref(&post)).await {
+                    match commit_batch(store, channel, std::slice::from_ref(&post)).await {
                         Ok(Some(mut rows)) => rows.pop().ok_or_else(Problem::internal),
                         Ok(None) => Err(channel_gone()),
                         Err(failed) => Err(failed.into()),
@@ -269,15 +345,13 @@ fn breaks_constraint(error: &sqlx::Error) -> bool {
 /// One transaction: the channel's seqs, the messages, their events. `None`
 /// when the channel is gone.
 async fn commit_batch(
-    app: &App,
+    store: &Store,
     channel: Uuid,
     posts: &[NewPost],
 ) -> Result<Option<Vec<MessageRow>>, Failed> {
-    let (_turn, publisher) = events::start_write(app, channel)
-        .await
-        .map_err(Failed::Turn)?;
+    let (_turn, publisher) = store.start_write(channel).await.map_err(Failed::Turn)?;
     let now = now();
-    let committed = on_db!(&app.db, pool => async {
+    let committed = on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         // The channel's row first (see the lock order in `events`).
         let Some(first_seq) = events::reserve_many(&mut *tx, channel, posts.len()).await? else {
@@ -285,12 +359,13 @@ async fn commit_batch(
             return Ok(None);
         };
         let rows = tx.insert_messages(channel, now, posts).await?;
+        let payloads = rows.iter().map(events::payload).collect::<Result<Vec<_>, _>>()?;
         let events = events::record_many(
             &mut *tx,
             channel,
             first_seq,
             EventKind::MessageCreated,
-            rows.iter().map(events::message_created),
+            payloads,
         )
         .await?;
         tx.commit().await?;
@@ -382,7 +457,7 @@ impl MessageStore for sqlx::PgConnection {
 /// has messages (visibility is checked in it); an empty page takes a
 /// second one to tell an empty channel from one the viewer may not see.
 pub async fn list_visible_before(
-    app: &App,
+    store: &Store,
     viewer: Uuid,
     channel: Uuid,
     before_seq: i64,
@@ -402,20 +477,20 @@ pub async fn list_visible_before(
         before_seq.into(),
         (limit as i64 + 1).into(),
     ];
-    let rows: Vec<MessageRow> = app.db.fetch_all(sql, &params).await?;
+    let rows: Vec<MessageRow> = store.db.fetch_all(sql, &params).await?;
     if rows.is_empty() {
-        crate::channels::visible(app, viewer, channel).await?;
+        channels::visible(store, viewer, channel).await?;
     }
     Ok(split_page(rows, limit))
 }
 
-pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRow>, Problem> {
+pub async fn find(store: &Store, channel: Uuid, id: Uuid) -> Result<Option<MessageRow>, Problem> {
     let sql = concat!(
         "SELECT ",
         message_columns!(),
         " FROM messages WHERE channel_id = $1 AND id = $2"
     );
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+    Ok(on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(channel)
         .bind(id)
         .fetch_optional(pool)
@@ -424,15 +499,18 @@ pub async fn find(app: &App, channel: Uuid, id: Uuid) -> Result<Option<MessageRo
 
 /// Deletes the message from the channel, recording `message.deleted` when
 /// it was still there.
-pub async fn delete(app: &App, channel: Uuid, id: Uuid) -> Result<(), Problem> {
-    events::delete_recorded(
-        app,
-        channel,
-        "DELETE FROM messages WHERE id = $1 AND channel_id = $2",
-        (id, channel),
-        EventKind::MessageDeleted,
-        events::message_deleted(channel, id),
-    )
-    .await?;
+pub async fn delete(store: &Store, channel: Uuid, id: Uuid) -> Result<(), Problem> {
+    store
+        .delete_recorded(
+            channel,
+            "DELETE FROM messages WHERE id = $1 AND channel_id = $2",
+            (id, channel),
+            EventKind::MessageDeleted,
+            events::payload(&MessageKey {
+                id,
+                channel_id: channel,
+            })?,
+        )
+        .await?;
     Ok(())
 }

@@ -1,17 +1,15 @@
 //! Prometheus metrics of one server, rendered as text at `/metrics` on the
 //! operator listener. Request metrics are recorded by the request span
-//! middleware ([`crate::telemetry`]); gauges of the pool and of live
+//! middleware (`http::request_span`); gauges of the pool and of live
 //! connections are read when scraped.
 
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::app::App;
 use crate::runtime::OperationInfo;
 
 /// Label value of requests that matched no operation (404, 405, health, docs).
@@ -37,6 +35,12 @@ pub struct Metrics {
     db_inline_reads: IntCounterVec,
     /// Held while the inline-read counters catch up with the database's.
     db_inline_reads_sync: Mutex<()>,
+}
+
+/// One listener's figures.
+pub struct ListenerCounters {
+    pub open: IntGauge,
+    pub refused: IntCounter,
 }
 
 impl Metrics {
@@ -188,8 +192,8 @@ impl Metrics {
     }
 
     /// The open-connection gauge and refusal counter of one listener.
-    pub fn listener(&self, listener: &str) -> crate::http::listener::Counters {
-        crate::http::listener::Counters {
+    pub fn listener(&self, listener: &str) -> ListenerCounters {
+        ListenerCounters {
             open: self.connections_open.with_label_values(&[listener]),
             refused: self.connections_refused.with_label_values(&[listener]),
         }
@@ -228,21 +232,24 @@ impl Metrics {
     }
 
     /// Records how many messages one group commit stored.
-    pub fn observe_posts_per_commit(&self, posts: usize) {
-        self.posts_per_commit.observe(posts as f64);
+    /// The histogram of posts per group commit, for the messages module.
+    pub fn posts_per_commit(&self) -> prometheus::Histogram {
+        self.posts_per_commit.clone()
     }
 
     pub fn record_db_unavailable(&self) {
         self.db_unavailable.inc();
     }
 
-    pub fn observe_db_acquire(&self, seconds: f64) {
-        self.db_acquire.observe(seconds);
+    /// Seconds the health probe waited for a pooled connection.
+    pub fn db_acquire(&self) -> &Histogram {
+        &self.db_acquire
     }
 
-    /// The Prometheus text exposition of every metric, with the gauges read now.
-    pub fn render(&self, app: &App) -> Result<String, prometheus::Error> {
-        let (size, idle, max) = app.db.pool_state();
+    /// The Prometheus text exposition of every metric, with the gauges as
+    /// read now.
+    pub fn render(&self, now: &Gauges) -> Result<String, prometheus::Error> {
+        let (size, idle, max) = now.pool;
         self.db_connections
             .with_label_values(&["idle"])
             .set(i64::from(idle));
@@ -250,15 +257,15 @@ impl Metrics {
             .with_label_values(&["in_use"])
             .set(i64::from(size.saturating_sub(idle)));
         self.db_max_connections.set(i64::from(max));
-        self.db_up.set(i64::from(app.health.is_up()));
-        self.db_writable.set(i64::from(app.health.is_writable()));
+        self.db_up.set(i64::from(now.db_up));
+        self.db_writable.set(i64::from(now.db_writable));
         self.live_connections
             .with_label_values(&["sse"])
-            .set(app.live.sse.load(Ordering::Relaxed) as i64);
+            .set(now.sse as i64);
         self.live_connections
             .with_label_values(&["websocket"])
-            .set(app.live.websocket.load(Ordering::Relaxed) as i64);
-        if let Some((inline, fallback)) = app.db.inline_read_counts() {
+            .set(now.websocket as i64);
+        if let Some((inline, fallback)) = now.inline_reads {
             let _sync = self
                 .db_inline_reads_sync
                 .lock()
@@ -272,6 +279,19 @@ impl Metrics {
         TextEncoder::new().encode(&self.registry.gather(), &mut text)?;
         String::from_utf8(text).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
+}
+
+/// The gauges' values at a scrape, read from the parts they describe.
+pub struct Gauges {
+    /// Pool size, idle connections, maximum.
+    pub pool: (u32, u32, u32),
+    pub db_up: bool,
+    pub db_writable: bool,
+    /// Open SSE streams and WebSocket sessions.
+    pub sse: usize,
+    pub websocket: usize,
+    /// Hot SQLite reads served inline and through the pool, so far.
+    pub inline_reads: Option<(u64, u64)>,
 }
 
 /// Decrements the in-flight gauge when dropped.

@@ -3,14 +3,17 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::auth::{Role, needs_rehash, random_secret, secret_digest};
+use crate::auth::{Passwords, Principal, Role, Tokens, needs_rehash, random_secret, secret_digest};
+use crate::channels::{ChannelKey, MemberKey};
 use crate::db::{FromInlineRow, InlineRow, now};
 use crate::error::ResultExt;
 use crate::events::{self, EventKind};
+use crate::messages::MessageKey;
 use crate::on_db;
 use crate::pagination::split_page;
+use crate::principal_cache::PrincipalCache;
 use crate::runtime::Problem;
+use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
@@ -61,29 +64,31 @@ pub struct Session {
 
 /// Creates an account with the `user` role.
 pub async fn register(
-    app: &App,
+    store: &Store,
+    passwords: &Passwords,
     email: &str,
     full_name: &str,
     password: &str,
 ) -> Result<UserRow, Problem> {
-    insert(app, email, full_name, password, Role::User).await
+    insert(store, passwords, email, full_name, password, Role::User).await
 }
 
 async fn insert(
-    app: &App,
+    store: &Store,
+    passwords: &Passwords,
     email: &str,
     full_name: &str,
     password: &str,
     role: Role,
 ) -> Result<UserRow, Problem> {
-    let hash = app.passwords.hash(password).await?;
+    let hash = passwords.hash(password).await?;
     let now = now();
     let sql = concat!(
         "INSERT INTO users (id, email, full_name, password_hash, role, version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 1, $6, $6) RETURNING ",
         user_columns!()
     );
-    on_db!(&app.db, pool => sqlx::query_as::<_, UserRow>(sql)
+    on_db!(&store.db, pool => sqlx::query_as::<_, UserRow>(sql)
         .bind(Uuid::new_v4())
         .bind(normalize_email(email))
         .bind(full_name)
@@ -103,7 +108,8 @@ async fn insert(
 /// was made with other than the current algorithm or parameters is hashed
 /// again and stored, so hashes follow the configured cost over time.
 pub async fn authenticate_password(
-    app: &App,
+    store: &Store,
+    passwords: &Passwords,
     email: &str,
     password: &str,
 ) -> Result<UserRow, Problem> {
@@ -119,17 +125,18 @@ pub async fn authenticate_password(
         ", password_hash FROM users WHERE email = $1"
     );
     let email = normalize_email(email);
-    let found: Option<Credentials> = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let found: Option<Credentials> = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(&email)
         .fetch_optional(pool)
         .await)?;
     let hash = found.as_ref().map(|c| c.password_hash.as_str());
-    let valid = app.passwords.verify(password, hash).await?;
+    let valid = passwords.verify(password, hash).await?;
     match found {
         Some(credentials) if valid => {
             if needs_rehash(&credentials.password_hash) {
                 upgrade_hash(
-                    app,
+                    store,
+                    passwords,
                     credentials.user.id,
                     &credentials.password_hash,
                     password,
@@ -148,15 +155,21 @@ pub async fn authenticate_password(
 /// Replaces an outdated password hash with one made with the current
 /// parameters, unless the password changed meanwhile. Best effort: a failure
 /// is logged and the login goes on with the old hash in place.
-async fn upgrade_hash(app: &App, id: Uuid, old_hash: &str, password: &str) {
-    let new_hash = match app.passwords.hash(password).await {
+async fn upgrade_hash(
+    store: &Store,
+    passwords: &Passwords,
+    id: Uuid,
+    old_hash: &str,
+    password: &str,
+) {
+    let new_hash = match passwords.hash(password).await {
         Ok(hash) => hash,
         Err(problem) => {
             tracing::warn!(user = %id, %problem, "could not rehash an outdated password hash");
             return;
         }
     };
-    let updated = on_db!(&app.db, pool => sqlx::query(
+    let updated = on_db!(&store.db, pool => sqlx::query(
         "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
         .bind(&new_hash)
         .bind(id)
@@ -172,14 +185,14 @@ async fn upgrade_hash(app: &App, id: Uuid, old_hash: &str, password: &str) {
     }
 }
 
-pub async fn find(app: &App, id: Uuid) -> Result<Option<UserRow>, Problem> {
+pub async fn find(store: &Store, id: Uuid) -> Result<Option<UserRow>, Problem> {
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-    Ok(app.db.fetch_optional(sql, &[id.into()]).await?)
+    Ok(store.db.fetch_optional(sql, &[id.into()]).await?)
 }
 
-pub async fn find_by_seq(app: &App, seq: i64) -> Result<Option<UserRow>, Problem> {
+pub async fn find_by_seq(store: &Store, seq: i64) -> Result<Option<UserRow>, Problem> {
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE seq = $1");
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql).bind(seq).fetch_optional(pool).await)?)
+    Ok(on_db!(&store.db, pool => sqlx::query_as(sql).bind(seq).fetch_optional(pool).await)?)
 }
 
 /// The user an access token names, if the token's session is still live:
@@ -188,7 +201,7 @@ pub async fn find_by_seq(app: &App, seq: i64) -> Result<Option<UserRow>, Problem
 /// password change). One query, so authenticating a request costs one round
 /// trip.
 pub async fn find_in_session(
-    app: &App,
+    store: &Store,
     id: Uuid,
     session_id: Uuid,
 ) -> Result<Option<UserRow>, Problem> {
@@ -199,26 +212,30 @@ pub async fn find_in_session(
          AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.user_id = users.id) \
          AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL)"
     );
-    Ok(app
+    Ok(store
         .db
         .fetch_optional(sql, &[id.into(), session_id.into()])
         .await?)
 }
 
-pub async fn get(app: &App, id: Uuid) -> Result<UserRow, Problem> {
-    find(app, id).await?.ok_or_else(no_such_user)
+pub async fn get(store: &Store, id: Uuid) -> Result<UserRow, Problem> {
+    find(store, id).await?.ok_or_else(no_such_user)
 }
 
 /// The profile to show: as [`get`], or as read a moment ago (see
 /// `principal_cache`: this instance's own changes show at once, another
 /// instance's within its trust bound). Not for checking a precondition.
-pub async fn get_recent(app: &App, id: Uuid) -> Result<UserRow, Problem> {
-    if let Some(row) = app.principals.user(id) {
+pub async fn get_recent<A: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<A, UserRow>,
+    id: Uuid,
+) -> Result<UserRow, Problem> {
+    if let Some(row) = principals.user(id) {
         return Ok(row);
     }
-    let check = app.principals.start_check();
-    let row = get(app, id).await?;
-    app.principals.store_user(check, id, row.clone());
+    let check = principals.start_check();
+    let row = get(store, id).await?;
+    principals.store_user(check, id, row.clone());
     Ok(row)
 }
 
@@ -228,7 +245,7 @@ fn no_such_user() -> Problem {
 
 /// Users in id order after `after_seq`; returns the page and whether more follow.
 pub async fn list_after(
-    app: &App,
+    store: &Store,
     after_seq: i64,
     limit: usize,
 ) -> Result<(Vec<UserRow>, bool), Problem> {
@@ -237,7 +254,7 @@ pub async fn list_after(
         user_columns!(),
         " FROM users WHERE seq > $1 ORDER BY seq LIMIT $2"
     );
-    let rows = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let rows = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(after_seq)
         .bind(limit as i64 + 1)
         .fetch_all(pool)
@@ -246,13 +263,13 @@ pub async fn list_after(
 }
 
 /// Users in id order, skipping `offset` (the legacy v1 listing).
-pub async fn list_offset(app: &App, offset: i64, limit: i64) -> Result<Vec<UserRow>, Problem> {
+pub async fn list_offset(store: &Store, offset: i64, limit: i64) -> Result<Vec<UserRow>, Problem> {
     let sql = concat!(
         "SELECT ",
         user_columns!(),
         " FROM users ORDER BY seq LIMIT $1 OFFSET $2"
     );
-    Ok(on_db!(&app.db, pool => sqlx::query_as(sql)
+    Ok(on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(limit)
         .bind(offset)
         .fetch_all(pool)
@@ -264,8 +281,9 @@ pub async fn list_offset(app: &App, offset: i64, limit: i64) -> Result<Vec<UserR
 /// version: `None` when it changed meanwhile. Without it the update is
 /// unconditional and always applies (one statement, so concurrent updates
 /// queue on the row instead of failing); 404 when the account is gone.
-pub async fn update_full_name(
-    app: &App,
+pub async fn update_full_name<A: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<A, UserRow>,
     id: Uuid,
     expected_version: Option<i64>,
     full_name: Option<&str>,
@@ -275,7 +293,7 @@ pub async fn update_full_name(
          WHERE id = $3 AND ($4 IS NULL OR version = $4) RETURNING ",
         user_columns!()
     );
-    let row: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let row: Option<UserRow> = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(full_name)
         .bind(now())
         .bind(id)
@@ -284,7 +302,7 @@ pub async fn update_full_name(
         .await)?;
     if row.is_some() {
         // Cached profiles show the new name from the next request on.
-        app.principals.forget_all();
+        principals.forget_all();
     }
     match row {
         None if expected_version.is_none() => Err(no_such_user()),
@@ -294,21 +312,28 @@ pub async fn update_full_name(
 
 /// Replaces the password after checking the current one, and ends every
 /// session of the user.
-pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> Result<(), Problem> {
-    let stored: Option<(String,)> = on_db!(&app.db, pool =>
+pub async fn change_password<A: Clone>(
+    store: &Store,
+    passwords: &Passwords,
+    principals: &PrincipalCache<A, UserRow>,
+    id: Uuid,
+    current: &str,
+    new: &str,
+) -> Result<(), Problem> {
+    let stored: Option<(String,)> = on_db!(&store.db, pool =>
         sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await)?;
     let stored = stored.ok_or_else(|| Problem::unauthorized("The account no longer exists."))?;
-    if !app.passwords.verify(current, Some(&stored.0)).await? {
+    if !passwords.verify(current, Some(&stored.0)).await? {
         return Err(
             Problem::forbidden("The current password is incorrect.").with_title("Wrong password")
         );
     }
-    let hash = app.passwords.hash(new).await?;
+    let hash = passwords.hash(new).await?;
     let now = now();
-    on_db!(&app.db, pool => async {
+    on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, version = version + 1, updated_at = $2 WHERE id = $3")
             .bind(&hash)
@@ -324,17 +349,17 @@ pub async fn change_password(app: &App, id: Uuid, current: &str, new: &str) -> R
         tx.commit().await
     }.await)?;
     // The sessions just ended are not trusted from cache any more.
-    app.principals.forget_all();
+    principals.forget_all();
     Ok(())
 }
 
 /// Starts a session (a new refresh-token family) for `user`.
-pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
+pub async fn start_session(store: &Store, tokens: &Tokens, user: Uuid) -> Result<Session, Problem> {
     let refresh_token = random_secret(32);
     let session_id = Uuid::new_v4();
     let now = now();
-    let expires = now + app.tokens.refresh_ttl;
-    on_db!(&app.db, pool => sqlx::query(
+    let expires = now + tokens.refresh_ttl;
+    on_db!(&store.db, pool => sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5)")
         .bind(secret_digest(&refresh_token))
@@ -347,7 +372,7 @@ pub async fn start_session(app: &App, user: Uuid) -> Result<Session, Problem> {
         .map(|_| ()))?;
     Ok(Session {
         session_id,
-        access_token: app.tokens.issue_access(user, session_id)?,
+        access_token: tokens.issue_access(user, session_id)?,
         refresh_token,
     })
 }
@@ -364,21 +389,26 @@ struct RefreshRow {
 
 /// Exchanges a refresh token for a new session in the same family. A token
 /// that was already exchanged revokes its whole family (it has leaked).
-pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem> {
+pub async fn refresh<A: Clone>(
+    store: &Store,
+    tokens: &Tokens,
+    principals: &PrincipalCache<A, UserRow>,
+    refresh_token: &str,
+) -> Result<Session, Problem> {
     let rejected = || Problem::unauthorized("The refresh token is invalid, expired or revoked.");
     let digest = secret_digest(refresh_token);
     let now = now();
     let new_token = random_secret(32);
-    let expires = now + app.tokens.refresh_ttl;
+    let expires = now + tokens.refresh_ttl;
     // The transaction reads the token, then writes. SQLite cannot upgrade a
     // read transaction to a write one while another connection writes (it
     // fails with SQLITE_BUSY at once, ignoring the busy timeout), so there it
     // takes the write lock up front and concurrent refreshes queue instead.
-    let begin = match &app.db {
+    let begin = match &store.db {
         crate::db::Db::Sqlite { .. } => "BEGIN IMMEDIATE",
         crate::db::Db::Postgres(_) => "BEGIN",
     };
-    let outcome: Result<(Uuid, Uuid), bool> = on_db!(&app.db, pool => async {
+    let outcome: Result<(Uuid, Uuid), bool> = on_db!(&store.db, pool => async {
         let mut tx = pool.begin_with(begin).await?;
         let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT seq, family_id, user_id, expires_at, used_at, revoked_at \
@@ -431,12 +461,12 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
     }.await)?;
     if outcome == Err(true) {
         // A reused token revoked its whole family.
-        app.principals.forget_all();
+        principals.forget_all();
     }
     match outcome {
         Ok((user, session_id)) => Ok(Session {
             session_id,
-            access_token: app.tokens.issue_access(user, session_id)?,
+            access_token: tokens.issue_access(user, session_id)?,
             refresh_token: new_token,
         }),
         Err(reused) => {
@@ -454,9 +484,14 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<Session, Problem>
 /// refresh tokens and the access tokens issued in it stop working. Like
 /// RFC 7009 revocation it is idempotent: an unknown or already revoked token
 /// is not an error, and another user's token is left alone.
-pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Problem> {
+pub async fn logout<A: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<A, UserRow>,
+    user: Uuid,
+    refresh_token: &str,
+) -> Result<(), Problem> {
     let digest = secret_digest(refresh_token);
-    on_db!(&app.db, pool => sqlx::query(
+    on_db!(&store.db, pool => sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2 \
          AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $3)")
         .bind(now())
@@ -465,7 +500,7 @@ pub async fn logout(app: &App, user: Uuid, refresh_token: &str) -> Result<(), Pr
         .execute(pool)
         .await
         .map(|_| ()))?;
-    app.principals.forget_all();
+    principals.forget_all();
     Ok(())
 }
 
@@ -484,8 +519,10 @@ pub enum AdminBootstrap {
 /// `full_name` and the password `password` yields) when there is none. Only
 /// the `charter create-admin` command calls this: no API operation grants the
 /// role. `password` is asked for only when an account is created.
-pub async fn bootstrap_admin<F>(
-    app: &App,
+pub async fn bootstrap_admin<A: Clone, F>(
+    store: &Store,
+    passwords: &Passwords,
+    principals: &PrincipalCache<A, UserRow>,
     email: &str,
     full_name: &str,
     password: F,
@@ -499,18 +536,18 @@ where
          WHERE email = $3 AND role <> $1 RETURNING ",
         user_columns!()
     );
-    let promoted: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let promoted: Option<UserRow> = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(Role::Admin.as_str())
         .bind(now())
         .bind(&email)
         .fetch_optional(pool)
         .await)?;
     if let Some(row) = promoted {
-        app.principals.forget_all();
+        principals.forget_all();
         return Ok(AdminBootstrap::Promoted(row));
     }
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
-    let existing: Option<UserRow> = on_db!(&app.db, pool => sqlx::query_as(sql)
+    let existing: Option<UserRow> = on_db!(&store.db, pool => sqlx::query_as(sql)
         .bind(&email)
         .fetch_optional(pool)
         .await)?;
@@ -518,10 +555,35 @@ where
         return Ok(AdminBootstrap::AlreadyAdmin(row));
     }
     let password = password()?;
-    let row = insert(app, &email, full_name, &password, Role::Admin)
+    let row = insert(store, passwords, &email, full_name, &password, Role::Admin)
         .await
         .map_err(|problem| anyhow::anyhow!("{problem}"))?;
     Ok(AdminBootstrap::Created(row))
+}
+
+/// An administrator deletes another person's account (403 for anyone else
+/// and for their own account; 404 when there is none).
+pub async fn delete_as<A: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<A, UserRow>,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<(), Problem> {
+    if !actor.is_admin() {
+        return Err(Problem::forbidden(
+            "Only administrators may delete accounts.",
+        ));
+    }
+    if id == actor.user_id {
+        return Err(Problem::forbidden(
+            "Administrators cannot delete their own account.",
+        ));
+    }
+    if !delete(store, principals, id).await? {
+        return Err(no_such_user());
+    }
+    tracing::info!(admin = %actor.user_id, user = %id, "account deleted");
+    Ok(())
 }
 
 /// Deletes an account and everything it owns (sessions, API keys, channels
@@ -530,9 +592,13 @@ where
 /// Channels see it as events in the same transaction: in other people's
 /// channels `message.deleted` for each of the user's messages, then
 /// `member.removed`; the user's own channels end with `channel.deleted`.
-pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
-    let publisher = app.events.publisher_for_any();
-    let recorded = on_db!(&app.db, pool => async {
+pub async fn delete<A: Clone>(
+    store: &Store,
+    principals: &PrincipalCache<A, UserRow>,
+    id: Uuid,
+) -> Result<bool, Problem> {
+    let publisher = store.events.publisher_for_any();
+    let recorded = on_db!(&store.db, pool => async {
         let mut tx = pool.begin().await?;
         // A write first (SQLite takes its write lock here), and a cheap exit
         // when there is no such user.
@@ -577,15 +643,18 @@ pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
             .fetch_all(&mut *tx)
             .await?;
         let mut pending: Vec<(Uuid, EventKind, serde_json::Value)> = Vec::new();
-        pending.extend(messages.into_iter().map(|(channel, message)| {
-            (channel, EventKind::MessageDeleted, events::message_deleted(channel, message))
-        }));
-        pending.extend(memberships.into_iter().map(|channel| {
-            (channel, EventKind::MemberRemoved, events::member_removed(channel, id))
-        }));
-        pending.extend(owned.into_iter().map(|channel| {
-            (channel, EventKind::ChannelDeleted, events::channel_deleted(channel))
-        }));
+        for (channel, message) in messages {
+            let key = MessageKey { id: message, channel_id: channel };
+            pending.push((channel, EventKind::MessageDeleted, events::payload(&key)?));
+        }
+        for channel in memberships {
+            let key = MemberKey { channel_id: channel, user_id: id };
+            pending.push((channel, EventKind::MemberRemoved, events::payload(&key)?));
+        }
+        for channel in owned {
+            let key = ChannelKey { id: channel };
+            pending.push((channel, EventKind::ChannelDeleted, events::payload(&key)?));
+        }
         // By channel; the sort is stable, so a channel's message events stay
         // before its member event.
         pending.sort_by_key(|(channel, _, _)| *channel);
@@ -602,7 +671,7 @@ pub async fn delete(app: &App, id: Uuid) -> Result<bool, Problem> {
         Ok::<_, sqlx::Error>(Some(recorded))
     }.await)?;
     // The account's sessions and keys are gone with it.
-    app.principals.forget_all();
+    principals.forget_all();
     let found = recorded.is_some();
     publisher.publish(recorded.into_iter().flatten());
     Ok(found)

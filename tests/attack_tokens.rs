@@ -645,7 +645,7 @@ contract_test!(retired_secret_is_rejected, |server| {
 // ---------------------------------------------------------------------------
 
 async fn stored_hash(server: &TestServer, user: Uuid) -> String {
-    let (hash,): (String,) = charter::on_db!(&server.app.db, pool =>
+    let (hash,): (String,) = charter::on_db!(&server.app.store.db, pool =>
         sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
             .bind(user)
             .fetch_one(pool)
@@ -655,7 +655,7 @@ async fn stored_hash(server: &TestServer, user: Uuid) -> String {
 }
 
 async fn store_hash(server: &TestServer, user: Uuid, hash: &str) {
-    charter::on_db!(&server.app.db, pool =>
+    charter::on_db!(&server.app.store.db, pool =>
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(user)
@@ -842,9 +842,14 @@ contract_test!(only_admins_delete_users, |server| {
 
 contract_test!(create_admin_command_creates_or_promotes, |server| {
     // A new account, with the password the command was given.
-    let created = charter::users::bootstrap_admin(&server.app, "Root@Example.com", "Root", || {
-        Ok("an admin password".to_owned())
-    })
+    let created = charter::users::bootstrap_admin(
+        &server.app.store,
+        &server.app.passwords,
+        &server.app.principals,
+        "Root@Example.com",
+        "Root",
+        || Ok("an admin password".to_owned()),
+    )
     .await
     .expect("create");
     assert!(
@@ -860,9 +865,14 @@ contract_test!(create_admin_command_creates_or_promotes, |server| {
     let me: Value = me_with(&server, &token).await.json().await.expect("me");
     assert_eq!(me["role"], "admin");
     // Running it again changes nothing and asks for no password.
-    let again = charter::users::bootstrap_admin(&server.app, "root@example.com", "Root", || {
-        anyhow::bail!("no password needed")
-    })
+    let again = charter::users::bootstrap_admin(
+        &server.app.store,
+        &server.app.passwords,
+        &server.app.principals,
+        "root@example.com",
+        "Root",
+        || anyhow::bail!("no password needed"),
+    )
     .await
     .expect("idempotent");
     assert!(
@@ -870,9 +880,14 @@ contract_test!(create_admin_command_creates_or_promotes, |server| {
         "{again:?}"
     );
     // A password the command refuses leaves no account behind.
-    let refused = charter::users::bootstrap_admin(&server.app, "new@example.com", "New", || {
-        anyhow::bail!("no password given")
-    })
+    let refused = charter::users::bootstrap_admin(
+        &server.app.store,
+        &server.app.passwords,
+        &server.app.principals,
+        "new@example.com",
+        "New",
+        || anyhow::bail!("no password given"),
+    )
     .await;
     assert!(refused.is_err());
     assert_eq!(
@@ -940,7 +955,7 @@ contract_test!(profile_updates_cannot_assign_roles_or_ids, |server| {
 async fn table_cells(server: &TestServer, table: &str) -> Vec<(String, Vec<u8>)> {
     use sqlx::{Column, Row};
     let sql = format!("SELECT * FROM {table}");
-    charter::on_db!(&server.app.db, pool => {
+    charter::on_db!(&server.app.store.db, pool => {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await

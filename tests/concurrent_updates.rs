@@ -104,7 +104,7 @@ contract_test!(unconditional_channel_updates_all_apply, |server| {
 
     // One event per applied update, numbered without gaps, the last one
     // describing the final state.
-    let log = events::since(&server.app, room.id, 0, events::MAX_PAGE)
+    let log = events::since(&server.app.store.db, room.id, 0, events::MAX_PAGE)
         .await
         .expect("event log");
     assert_eq!(log.len(), applied);
@@ -141,7 +141,7 @@ contract_test!(unconditional_channel_updates_all_apply, |server| {
     assert_eq!(problem["code"], "PRECONDITION_FAILED");
     let (_, now) = get(&server, &alice, &path).await;
     assert_eq!(now["topic"], "conditional");
-    let log = events::since(&server.app, room.id, 0, events::MAX_PAGE)
+    let log = events::since(&server.app.store.db, room.id, 0, events::MAX_PAGE)
         .await
         .expect("event log");
     assert_eq!(log.len(), applied + 1);
@@ -212,7 +212,7 @@ contract_test!(unconditional_channel_deletes_race, |server| {
             .all(|s| *s == StatusCode::NO_CONTENT || *s == StatusCode::NOT_FOUND),
         "{statuses:?}"
     );
-    let log = events::since(&server.app, room.id, 0, events::MAX_PAGE)
+    let log = events::since(&server.app.store.db, room.id, 0, events::MAX_PAGE)
         .await
         .expect("event log");
     let kinds: Vec<EventKind> = log.iter().map(|e| e.kind).collect();

@@ -22,7 +22,7 @@ fn message(text: &str) -> types::CreateMessageRequest {
 }
 
 async fn all_events(server: &TestServer, channel: Uuid) -> Vec<Event> {
-    events::since(&server.app, channel, 0, events::MAX_PAGE)
+    events::since(&server.app.store.db, channel, 0, events::MAX_PAGE)
         .await
         .expect("read events")
 }
@@ -223,30 +223,36 @@ contract_test!(every_change_is_recorded_in_order, |server| {
     // `since` returns exactly the later events, in pages.
     assert_eq!(
         seqs(
-            &events::since(&server.app, room, 3, 100)
+            &events::since(&server.app.store.db, room, 3, 100)
                 .await
                 .expect("since")
         ),
         [4, 5, 6, 7]
     );
     assert_eq!(
-        seqs(&events::since(&server.app, room, 3, 2).await.expect("since")),
+        seqs(
+            &events::since(&server.app.store.db, room, 3, 2)
+                .await
+                .expect("since")
+        ),
         [4, 5]
     );
     assert!(
-        events::since(&server.app, room, 7, 100)
+        events::since(&server.app.store.db, room, 7, 100)
             .await
             .expect("since")
             .is_empty()
     );
     assert!(
-        events::since(&server.app, Uuid::new_v4(), 0, 100)
+        events::since(&server.app.store.db, Uuid::new_v4(), 0, 100)
             .await
             .expect("since")
             .is_empty()
     );
     assert_eq!(
-        events::latest_seq(&server.app, room).await.expect("latest"),
+        events::latest_seq(&server.app.store.db, room)
+            .await
+            .expect("latest"),
         7
     );
 });
@@ -290,7 +296,13 @@ contract_test!(concurrent_writers_get_consecutive_seqs, |server| {
     let room = channel(&alice, "room", types::ChannelVisibility::Public)
         .await
         .id;
-    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
+    let mut live = server
+        .app
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe");
     let posts = (0..16).map(|i| {
         let client = alice.client.clone();
         async move {
@@ -327,8 +339,20 @@ contract_test!(a_subscriber_receives_live_events, |server| {
         .await
         .id;
     post(&alice, room, "before").await;
-    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
-    let mut elsewhere = server.app.events.subscribe(quiet).await.expect("subscribe");
+    let mut live = server
+        .app
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe");
+    let mut elsewhere = server
+        .app
+        .store
+        .events
+        .subscribe(quiet)
+        .await
+        .expect("subscribe");
     let message = post(&alice, room, "live").await;
     let event = receive(&mut live).await;
     assert_eq!(
@@ -350,7 +374,13 @@ contract_test!(a_subscriber_receives_live_events, |server| {
     assert_quiet(&mut live).await;
     assert_quiet(&mut elsewhere).await;
     // A second subscriber gets the same events.
-    let mut second = server.app.events.subscribe(room).await.expect("subscribe");
+    let mut second = server
+        .app
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe");
     post(&alice, room, "to both").await;
     assert_eq!(receive(&mut live).await.seq, 4);
     assert_eq!(receive(&mut second).await.seq, 4);
@@ -376,7 +406,9 @@ contract_test!(a_follower_resumes_without_gap_or_duplicate, |server| {
     }
     // Resuming after event 1 (a client's Last-Event-ID): 2 and 3 from the
     // database, then the live ones.
-    let mut follower = events::follow(&server.app, room, 1).await.expect("follow");
+    let mut follower = events::follow(&server.app.store.events, room, 1)
+        .await
+        .expect("follow");
     let mut next = async || {
         tokio::time::timeout(WAIT, follower.next())
             .await
@@ -391,7 +423,7 @@ contract_test!(a_follower_resumes_without_gap_or_duplicate, |server| {
     assert_eq!(next().await.seq, 4);
     assert_eq!(next().await.seq, 5);
     // An id beyond the log counts as its end.
-    let mut ahead = events::follow(&server.app, room, 1000)
+    let mut ahead = events::follow(&server.app.store.events, room, 1000)
         .await
         .expect("follow");
     assert_eq!(ahead.cursor(), 5);
@@ -409,7 +441,9 @@ contract_test!(a_follower_resumes_without_gap_or_duplicate, |server| {
         .send()
         .await
         .expect("delete channel");
-    let mut follower = events::follow(&server.app, room, 5).await.expect("follow");
+    let mut follower = events::follow(&server.app.store.events, room, 5)
+        .await
+        .expect("follow");
     let tail: Vec<(i64, EventKind)> = {
         let mut tail = Vec::new();
         while let Some(event) = tokio::time::timeout(WAIT, follower.next())
@@ -438,8 +472,16 @@ contract_test!(
         let room = channel(&alice, "room", types::ChannelVisibility::Public)
             .await
             .id;
-        let mut raw = server.app.events.subscribe(room).await.expect("subscribe");
-        let mut follower = events::follow(&server.app, room, 0).await.expect("follow");
+        let mut raw = server
+            .app
+            .store
+            .events
+            .subscribe(room)
+            .await
+            .expect("subscribe");
+        let mut follower = events::follow(&server.app.store.events, room, 0)
+            .await
+            .expect("follow");
         for i in 1..=10 {
             post(&alice, room, &format!("burst {i}")).await;
         }
@@ -497,8 +539,18 @@ postgres_test!(instances_on_one_database_see_each_others_events, |server| {
     let room = channel(&alice, "room", types::ChannelVisibility::Public)
         .await
         .id;
-    let mut on_a = a.events.subscribe(room).await.expect("subscribe on A");
-    let mut on_b = b.events.subscribe(room).await.expect("subscribe on B");
+    let mut on_a = a
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe on A");
+    let mut on_b = b
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe on B");
 
     // Written through A's HTTP API: B's subscriber gets it via NOTIFY.
     let message = post(&alice, room, "from A").await;
@@ -508,7 +560,7 @@ postgres_test!(instances_on_one_database_see_each_others_events, |server| {
     assert_eq!(receive(&mut on_a).await, event);
 
     // Written through B: A's subscriber gets it.
-    let row = charter::messages::create(&b, room, alice.id, "from B", None)
+    let row = charter::messages::post(&b.store, &b.posts, alice.id, room, "from B", None)
         .await
         .expect("post on B");
     let event = receive(&mut on_a).await;
@@ -517,7 +569,7 @@ postgres_test!(instances_on_one_database_see_each_others_events, |server| {
     assert_eq!(receive(&mut on_b).await, event);
     assert_quiet(&mut on_a).await;
     assert_quiet(&mut on_b).await;
-    b.db.close().await;
+    b.store.db.close().await;
 });
 
 /// Backends of this database holding `LISTEN`.
@@ -560,7 +612,7 @@ async fn wait_for_listeners(admin: &sqlx::PgPool, count: usize) -> Vec<i32> {
 postgres_test!(
     the_listener_catches_up_after_losing_its_connection,
     |server| {
-        let charter::db::Db::Postgres(admin) = server.app.db.clone() else {
+        let charter::db::Db::Postgres(admin) = server.app.store.db.clone() else {
             panic!("a PostgreSQL server");
         };
         let b = charter::App::build(&server.config)
@@ -573,9 +625,19 @@ postgres_test!(
         let quiet = channel(&alice, "quiet", types::ChannelVisibility::Public)
             .await
             .id;
-        let mut on_b = b.events.subscribe(room).await.expect("subscribe on B");
+        let mut on_b = b
+            .store
+            .events
+            .subscribe(room)
+            .await
+            .expect("subscribe on B");
         // Subscribed before the loss, no event seen yet: still caught up.
-        let mut quiet_on_b = b.events.subscribe(quiet).await.expect("subscribe on B");
+        let mut quiet_on_b = b
+            .store
+            .events
+            .subscribe(quiet)
+            .await
+            .expect("subscribe on B");
         post(&alice, room, "before").await;
         assert_eq!(receive(&mut on_b).await.seq, 1);
         wait_for_listeners(&admin, 2).await;
@@ -604,10 +666,11 @@ postgres_test!(
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             for i in 0..3 {
-                charter::messages::create(
-                    &server.app,
-                    room,
+                charter::messages::post(
+                    &server.app.store,
+                    &server.app.posts,
                     alice.id,
+                    room,
                     &format!("while down {i}"),
                     None,
                 )
@@ -615,9 +678,16 @@ postgres_test!(
                 .expect("post while the listeners are down");
                 written += 1;
             }
-            charter::messages::create(&server.app, quiet, alice.id, "quiet while down", None)
-                .await
-                .expect("post while the listeners are down");
+            charter::messages::post(
+                &server.app.store,
+                &server.app.posts,
+                alice.id,
+                quiet,
+                "quiet while down",
+                None,
+            )
+            .await
+            .expect("post while the listeners are down");
             if listeners(&admin).await.is_empty() {
                 proven = true;
                 break;
@@ -625,7 +695,9 @@ postgres_test!(
             // Reconnected too soon: drain and try again.
             receive_through(
                 &mut quiet_on_b,
-                events::latest_seq(&b, quiet).await.expect("latest"),
+                events::latest_seq(&b.store.db, quiet)
+                    .await
+                    .expect("latest"),
             )
             .await;
         }
@@ -641,9 +713,13 @@ postgres_test!(
         assert_eq!(seqs(&caught_up), (2..=written).collect::<Vec<_>>());
         assert_eq!(
             caught_up,
-            events::since(&b, room, 1, 100).await.expect("since")
+            events::since(&b.store.db, room, 1, 100)
+                .await
+                .expect("since")
         );
-        let quiet_seq = events::latest_seq(&b, quiet).await.expect("latest");
+        let quiet_seq = events::latest_seq(&b.store.db, quiet)
+            .await
+            .expect("latest");
         let quiet_events = receive_through(&mut quiet_on_b, quiet_seq).await;
         assert_eq!(
             quiet_events.last().map(|e| e.kind),
@@ -653,7 +729,7 @@ postgres_test!(
         let event = receive(&mut on_b).await;
         assert_eq!(event.seq, written + 1);
         assert_quiet(&mut on_b).await;
-        b.db.close().await;
+        b.store.db.close().await;
     }
 );
 
@@ -679,7 +755,13 @@ contract_test!(deleting_a_user_tells_their_channels, |server| {
     let from_bob = post(&bob, room, "from bob").await;
     post(&alice, room, "from alice").await;
     post(&bob, bobs, "at home").await;
-    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
+    let mut live = server
+        .app
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe");
     let deleted = admin
         .client
         .delete_user()
@@ -717,13 +799,19 @@ contract_test!(a_write_dropped_after_commit_is_still_delivered, |server| {
     let room = channel(&alice, "room", types::ChannelVisibility::Public)
         .await
         .id;
-    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
+    let mut live = server
+        .app
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe");
     // A write whose future is dropped between its commit and its publish:
     // the event is in the log (written here by hand, without NOTIFY), and
     // all the hub gets is its publisher being dropped unused.
-    let publisher = server.app.events.publisher(room);
+    let publisher = server.app.store.events.publisher(room);
     let payload = serde_json::json!({"id": Uuid::new_v4(), "channel_id": room}).to_string();
-    charter::on_db!(&server.app.db, pool => async {
+    charter::on_db!(&server.app.store.db, pool => async {
         let mut tx = pool.begin().await.expect("begin");
         sqlx::query("UPDATE channels SET last_event_seq = last_event_seq + 1 WHERE id = $1")
             .bind(room)

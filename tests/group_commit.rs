@@ -66,12 +66,18 @@ contract_test!(posts_racing_for_one_channel_share_commits, |server| {
     let room = channel(&owner, "busy", types::ChannelVisibility::Public)
         .await
         .id;
-    let mut live = server.app.events.subscribe(room).await.expect("subscribe");
+    let mut live = server
+        .app
+        .store
+        .events
+        .subscribe(room)
+        .await
+        .expect("subscribe");
     // With PostgreSQL, another instance's subscribers too.
     let elsewhere = match server.backend {
         Backend::Postgres => {
             let (other, _, handle) = server.second_instance().await;
-            let receiver = other.events.subscribe(room).await.expect("subscribe");
+            let receiver = other.store.events.subscribe(room).await.expect("subscribe");
             Some((other, receiver, handle))
         }
         Backend::Sqlite => None,
@@ -113,7 +119,7 @@ contract_test!(posts_racing_for_one_channel_share_commits, |server| {
     assert_eq!(listed, posted);
     // One event each, numbered without gaps, in the order the messages
     // were stored.
-    let log = events::since(&server.app, room, 0, events::MAX_PAGE)
+    let log = events::since(&server.app.store.db, room, 0, events::MAX_PAGE)
         .await
         .expect("log");
     let created_events: Vec<&Event> = log

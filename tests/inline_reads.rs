@@ -24,7 +24,8 @@ where
 }
 
 fn counts(app: &App) -> (u64, u64) {
-    app.db
+    app.store
+        .db
         .inline_read_counts()
         .expect("a SQLite file database has read-only connections")
 }
@@ -98,7 +99,7 @@ async fn inline_reads_return_what_the_pool_returns() {
                 .single()
                 .expect("time");
             let fine = whole + chrono::Duration::nanoseconds(123_456_789);
-            charter::on_db!(&server.app.db, pool => {
+            charter::on_db!(&server.app.store.db, pool => {
                 sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
                     .bind(whole)
                     .bind(bob.id)
@@ -114,13 +115,13 @@ async fn inline_reads_return_what_the_pool_returns() {
 
             // users::find: a user, an administrator, nobody.
             let found = same(&server, pooled, |app| async move {
-                charter::users::find(&app, alice.id).await
+                charter::users::find(&app.store, alice.id).await
             })
             .await
             .expect("find");
             assert_eq!(found.map(|u| u.role), Some(charter::auth::Role::User));
             let found = same(&server, pooled, |app| async move {
-                charter::users::find(&app, bob.id).await
+                charter::users::find(&app.store, bob.id).await
             })
             .await
             .expect("find")
@@ -128,7 +129,7 @@ async fn inline_reads_return_what_the_pool_returns() {
             assert_eq!(found.role, charter::auth::Role::Admin);
             assert_eq!(found.updated_at, whole);
             let nobody = same(&server, pooled, |app| async move {
-                charter::users::find(&app, Uuid::new_v4()).await
+                charter::users::find(&app.store, Uuid::new_v4()).await
             })
             .await
             .expect("find");
@@ -136,27 +137,33 @@ async fn inline_reads_return_what_the_pool_returns() {
 
             // users::find_in_session: a live session, another user's, an
             // ended one.
-            let session = charter::users::start_session(&server.app, alice.id)
-                .await
-                .expect("session");
+            let session =
+                charter::users::start_session(&server.app.store, &server.app.tokens, alice.id)
+                    .await
+                    .expect("session");
             let sid = session.session_id;
             let found = same(&server, pooled, |app| async move {
-                charter::users::find_in_session(&app, alice.id, sid).await
+                charter::users::find_in_session(&app.store, alice.id, sid).await
             })
             .await
             .expect("find_in_session");
             assert_eq!(found.map(|u| u.id), Some(alice.id));
             let foreign = same(&server, pooled, |app| async move {
-                charter::users::find_in_session(&app, bob.id, sid).await
+                charter::users::find_in_session(&app.store, bob.id, sid).await
             })
             .await
             .expect("find_in_session");
             assert!(foreign.is_none());
-            charter::users::logout(&server.app, alice.id, &session.refresh_token)
-                .await
-                .expect("logout");
+            charter::users::logout(
+                &server.app.store,
+                &server.app.principals,
+                alice.id,
+                &session.refresh_token,
+            )
+            .await
+            .expect("logout");
             let ended = same(&server, pooled, |app| async move {
-                charter::users::find_in_session(&app, alice.id, sid).await
+                charter::users::find_in_session(&app.store, alice.id, sid).await
             })
             .await
             .expect("find_in_session");
@@ -166,19 +173,19 @@ async fn inline_reads_return_what_the_pool_returns() {
             // without a topic, hidden from others (404).
             for (viewer, id) in [(bob.id, open.id), (alice.id, hidden.id), (bob.id, empty.id)] {
                 same(&server, pooled, |app| async move {
-                    charter::channels::visible(&app, viewer, id).await
+                    charter::channels::visible(&app.store, viewer, id).await
                 })
                 .await
                 .expect("visible");
             }
             let row = same(&server, pooled, |app| async move {
-                charter::channels::visible(&app, alice.id, hidden.id).await
+                charter::channels::visible(&app.store, alice.id, hidden.id).await
             })
             .await
             .expect("visible");
             assert_eq!(row.topic.as_deref(), Some("a topic"));
             let refused = same(&server, pooled, |app| async move {
-                charter::channels::visible(&app, bob.id, hidden.id).await
+                charter::channels::visible(&app.store, bob.id, hidden.id).await
             })
             .await;
             assert_eq!(refused.map_err(|p| p.status), Err(404));
@@ -187,7 +194,8 @@ async fn inline_reads_return_what_the_pool_returns() {
             // hidden one, the first page past the last message.
             let page = |viewer: Uuid, id: Uuid, before: i64, limit: usize| {
                 move |app: App| async move {
-                    charter::messages::list_visible_before(&app, viewer, id, before, limit).await
+                    charter::messages::list_visible_before(&app.store, viewer, id, before, limit)
+                        .await
                 }
             };
             let (rows, more) = same(&server, pooled, page(bob.id, open.id, i64::MAX, 2))
@@ -322,7 +330,7 @@ async fn a_value_stored_otherwise_is_read_through_the_pool() {
             let alice = server.user("Alice").await;
             // SQLite's own timestamp form (as `CURRENT_TIMESTAMP` or a hand
             // edit writes it): sqlx reads it, the inline decoder does not.
-            charter::on_db!(&server.app.db, pool => sqlx::query(
+            charter::on_db!(&server.app.store.db, pool => sqlx::query(
                 "UPDATE users SET created_at = '2026-12-01 10:00:00' WHERE id = $1")
                 .bind(alice.id)
                 .execute(pool)

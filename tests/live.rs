@@ -697,7 +697,7 @@ async fn a_message_posted_on_one_instance_reaches_sse_and_websocket_on_another()
         assert_eq!(created(&next_event(&mut on_a).await), acked.id);
         b.shutdown.cancel();
         b_server.abort();
-        b.db.close().await;
+        b.store.db.close().await;
     })
     .await;
 }

@@ -26,7 +26,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use prometheus::{IntCounter, IntGauge};
+use prometheus::IntGauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -34,27 +34,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+pub use crate::config::ConnectionLimits as Settings;
+pub use crate::metrics::ListenerCounters as Counters;
 use crate::runtime::Problem;
-
-/// Bounds on one listener's connections.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    pub max_connections: usize,
-    pub header_read_timeout: Duration,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            max_connections: 4096,
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 * 1024,
-            max_headers: 100,
-        }
-    }
-}
 
 /// Connections the operator listener (metrics, probes) accepts at once.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -65,12 +47,6 @@ const RESERVED_DESCRIPTORS: u64 = ADMIN_MAX_CONNECTIONS as u64 + 192;
 
 /// Shortest time between two log lines about refused connections.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// One listener's figures.
-pub struct Counters {
-    pub open: IntGauge,
-    pub refused: IntCounter,
-}
 
 /// Raises the process's descriptor limit to its hard limit and lowers
 /// `max_connections` (with a warning) when the connections would not fit.

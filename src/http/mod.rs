@@ -2,10 +2,11 @@
 //! the unversioned routes, and the layers every request passes through.
 
 pub mod listener;
+pub mod live;
+mod models;
+mod request_span;
 mod v1;
 mod v2;
-
-pub(crate) use v2::message as message_model;
 
 use std::time::Duration;
 
@@ -30,7 +31,6 @@ use crate::app::App;
 use crate::auth::{CredentialKind, Principal, hex};
 use crate::principal_cache::SessionPrincipal;
 use crate::runtime::{self, Authenticator, Credential, Problem, RequestContext};
-use crate::telemetry;
 
 impl Authenticator for App {
     type Principal = Principal;
@@ -56,7 +56,8 @@ impl Authenticator for App {
         match credential {
             Credential::Bearer { token, .. } => self.bearer_principal(token).await,
             Credential::ApiKey { key, .. } => {
-                let found = crate::api_keys::authenticate(self, key).await?;
+                let found =
+                    crate::api_keys::authenticate(&self.store, &self.principals, key).await?;
                 let (row, user_seq, role) = (found.key, found.user_seq, found.role);
                 let scopes = row.scope_list();
                 // Reads need the `read` scope, everything else `write`.
@@ -96,13 +97,17 @@ impl App {
             Some(found) => found,
             None => {
                 let check = self.principals.start_check();
-                let user = crate::users::find_in_session(self, claims.user_id, claims.session_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Problem::unauthorized(
-                            "The access token's session has ended or the account no longer exists.",
-                        )
-                    })?;
+                let user = crate::users::find_in_session(
+                    &self.store,
+                    claims.user_id,
+                    claims.session_id,
+                )
+                .await?
+                .ok_or_else(|| {
+                    Problem::unauthorized(
+                        "The access token's session has ended or the account no longer exists.",
+                    )
+                })?;
                 let found = SessionPrincipal {
                     user_seq: user.seq,
                     role: user.role,
@@ -138,7 +143,7 @@ pub fn router(app: App) -> Router {
     runtime::set_body_limit(config.max_body_bytes);
     let mut router = api::v1::router(app.clone())
         .merge(api::v2::router(app.clone()))
-        .layer(axum::middleware::from_fn(telemetry::operation_span))
+        .layer(axum::middleware::from_fn(request_span::operation_span))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             database_gate,
@@ -163,7 +168,7 @@ pub fn router(app: App) -> Router {
     }
     router.layer(axum::middleware::from_fn_with_state(
         app.clone(),
-        telemetry::request_span,
+        request_span::request_span,
     ))
 }
 
@@ -181,7 +186,18 @@ pub fn admin_router(app: App) -> Router {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    match app.metrics.render(&app) {
+    let now = crate::metrics::Gauges {
+        pool: app.store.db.pool_state(),
+        db_up: app.health.is_up(),
+        db_writable: app.health.is_writable(),
+        sse: app.live.sse.load(std::sync::atomic::Ordering::Relaxed),
+        websocket: app
+            .live
+            .websocket
+            .load(std::sync::atomic::Ordering::Relaxed),
+        inline_reads: app.store.db.inline_read_counts(),
+    };
+    match app.metrics.render(&now) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -19,11 +19,13 @@ impl Api for App {
         _ctx: &RequestContext,
         body: LoginRequest,
     ) -> Result<LoginResponse, Problem> {
-        let row = users::authenticate_password(self, &body.email, &body.password).await?;
+        let row =
+            users::authenticate_password(&self.store, &self.passwords, &body.email, &body.password)
+                .await?;
         // v1 has no refresh tokens, but its access tokens belong to a session
         // like v2's, so logout-everywhere (password change) ends them too.
         // The session's refresh token is not handed out.
-        let session = users::start_session(self, row.id).await?;
+        let session = users::start_session(&self.store, &self.tokens, row.id).await?;
         Ok(LoginResponse::Ok {
             body: Token {
                 access_token: session.access_token,
@@ -38,7 +40,7 @@ impl Api for App {
         _ctx: &RequestContext,
         auth: Principal,
     ) -> Result<GetMeResponse, Problem> {
-        let row = users::get_recent(self, auth.user_id).await?;
+        let row = users::get_recent(&self.store, &self.principals, auth.user_id).await?;
         Ok(GetMeResponse::Ok {
             body: Me {
                 id: row.seq,
@@ -54,8 +56,8 @@ impl Api for App {
         _auth: Principal,
         query: ListUsersQuery,
     ) -> Result<ListUsersResponse, Problem> {
-        let rows =
-            users::list_offset(self, i64::from(query.offset), i64::from(query.limit)).await?;
+        let rows = users::list_offset(&self.store, i64::from(query.offset), i64::from(query.limit))
+            .await?;
         Ok(ListUsersResponse::Ok {
             body: UserList {
                 users: rows.iter().map(user).collect(),
@@ -70,7 +72,14 @@ impl Api for App {
         _ctx: &RequestContext,
         body: NewUser,
     ) -> Result<CreateUserResponse, Problem> {
-        let row = users::register(self, &body.email, &body.name, &body.password).await?;
+        let row = users::register(
+            &self.store,
+            &self.passwords,
+            &body.email,
+            &body.name,
+            &body.password,
+        )
+        .await?;
         Ok(CreateUserResponse::Created {
             location: format!("/api/v1/users/{}", row.seq),
             body: user(&row),
@@ -83,7 +92,7 @@ impl Api for App {
         _auth: Principal,
         path: GetUserPath,
     ) -> Result<GetUserResponse, Problem> {
-        let row = users::find_by_seq(self, path.id)
+        let row = users::find_by_seq(&self.store, path.id)
             .await?
             .ok_or_else(|| Problem::not_found("No user has this id."))?;
         Ok(GetUserResponse::Ok { body: user(&row) })

@@ -3,94 +3,19 @@
 
 use uuid::Uuid;
 
+use super::models::{api_key, channel, me, member, message, user};
 use super::{changed_meanwhile, check_if_match, etag, none_match_hits};
 use crate::api::v2::*;
 use crate::app::App;
-use crate::auth::{Principal, Role};
-use crate::channels::{self, ChannelChanges, ChannelRow, MemberRow};
-use crate::messages::{self, MessageRow};
+use crate::auth::Principal;
+use crate::channels::{self, ChannelChanges};
+use crate::messages;
 use crate::runtime::{Problem, RequestContext, WebSocketUpgrade};
 use crate::{api_keys, users};
 
 const ME: &str = "me";
 const USER: &str = "user";
 const CHANNEL: &str = "channel";
-
-fn me(row: &users::UserRow) -> Me {
-    Me {
-        id: row.id,
-        full_name: row.full_name.clone(),
-        email: row.email.clone(),
-        role: match row.role {
-            Role::User => MeRole::User,
-            Role::Admin => MeRole::Admin,
-        },
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }
-}
-
-fn user(row: &users::UserRow) -> User {
-    User {
-        id: row.id,
-        full_name: row.full_name.clone(),
-        created_at: row.created_at,
-    }
-}
-
-fn channel(row: &ChannelRow) -> Result<Channel, Problem> {
-    Ok(Channel {
-        id: row.id,
-        name: row.name.clone(),
-        topic: row.topic.clone(),
-        visibility: row
-            .visibility
-            .parse()
-            .map_err(|e| crate::error::internal("stored channel visibility", e))?,
-        owner_id: row.owner_id,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
-}
-
-fn member(row: &MemberRow) -> Result<ChannelMember, Problem> {
-    Ok(ChannelMember {
-        channel_id: row.channel_id,
-        user_id: row.user_id,
-        role: row
-            .role
-            .parse()
-            .map_err(|e| crate::error::internal("stored member role", e))?,
-        joined_at: row.joined_at,
-    })
-}
-
-pub(crate) fn message(row: &MessageRow) -> Message {
-    Message {
-        id: row.id,
-        channel_id: row.channel_id,
-        author_id: row.author_id,
-        body: row.body.clone(),
-        created_at: row.created_at,
-    }
-}
-
-fn api_key(row: &api_keys::ApiKeyRow) -> Result<ApiKey, Problem> {
-    let scopes = row
-        .scope_list()
-        .iter()
-        .map(|s| s.parse::<ApiKeyScope>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| crate::error::internal("stored API key scope", e))?;
-    Ok(ApiKey {
-        id: row.id,
-        name: row.name.clone(),
-        scopes,
-        prefix: row.prefix.clone(),
-        created_at: row.created_at,
-        last_used_at: row.last_used_at,
-    })
-}
 
 fn token_pair(app: &App, session: users::Session) -> TokenPair {
     TokenPair {
@@ -119,7 +44,14 @@ impl Api for App {
         _ctx: &RequestContext,
         body: RegisterRequest,
     ) -> Result<RegisterResponse, Problem> {
-        let row = users::register(self, &body.email, &body.full_name, &body.password).await?;
+        let row = users::register(
+            &self.store,
+            &self.passwords,
+            &body.email,
+            &body.full_name,
+            &body.password,
+        )
+        .await?;
         Ok(RegisterResponse::Created {
             location: format!("/api/v2/users/{}", row.id),
             body: me(&row),
@@ -131,8 +63,10 @@ impl Api for App {
         _ctx: &RequestContext,
         body: LoginRequest,
     ) -> Result<LoginResponse, Problem> {
-        let row = users::authenticate_password(self, &body.email, &body.password).await?;
-        let session = users::start_session(self, row.id).await?;
+        let row =
+            users::authenticate_password(&self.store, &self.passwords, &body.email, &body.password)
+                .await?;
+        let session = users::start_session(&self.store, &self.tokens, row.id).await?;
         Ok(LoginResponse::Ok {
             body: token_pair(self, session),
         })
@@ -143,7 +77,13 @@ impl Api for App {
         _ctx: &RequestContext,
         body: RefreshRequest,
     ) -> Result<RefreshTokenResponse, Problem> {
-        let session = users::refresh(self, &body.refresh_token).await?;
+        let session = users::refresh(
+            &self.store,
+            &self.tokens,
+            &self.principals,
+            &body.refresh_token,
+        )
+        .await?;
         Ok(RefreshTokenResponse::Ok {
             body: token_pair(self, session),
         })
@@ -155,7 +95,13 @@ impl Api for App {
         auth: Principal,
         body: LogoutRequest,
     ) -> Result<LogoutResponse, Problem> {
-        users::logout(self, auth.user_id, &body.refresh_token).await?;
+        users::logout(
+            &self.store,
+            &self.principals,
+            auth.user_id,
+            &body.refresh_token,
+        )
+        .await?;
         Ok(LogoutResponse::NoContent)
     }
 
@@ -164,7 +110,7 @@ impl Api for App {
         _ctx: &RequestContext,
         auth: Principal,
     ) -> Result<GetMeResponse, Problem> {
-        let row = users::get_recent(self, auth.user_id).await?;
+        let row = users::get_recent(&self.store, &self.principals, auth.user_id).await?;
         Ok(GetMeResponse::Ok {
             etag: etag(ME, row.id, row.version),
             body: me(&row),
@@ -178,15 +124,21 @@ impl Api for App {
         headers: UpdateMeHeaders,
         body: UpdateMeRequest,
     ) -> Result<UpdateMeResponse, Problem> {
-        let current = users::get(self, auth.user_id).await?;
+        let current = users::get(&self.store, auth.user_id).await?;
         let expected = check_if_match(
             headers.if_match.as_deref(),
             &etag(ME, current.id, current.version),
             current.version,
         )?;
-        let row = users::update_full_name(self, current.id, expected, body.full_name.as_deref())
-            .await?
-            .ok_or_else(changed_meanwhile)?;
+        let row = users::update_full_name(
+            &self.store,
+            &self.principals,
+            current.id,
+            expected,
+            body.full_name.as_deref(),
+        )
+        .await?
+        .ok_or_else(changed_meanwhile)?;
         Ok(UpdateMeResponse::Ok {
             etag: etag(ME, row.id, row.version),
             body: me(&row),
@@ -200,7 +152,9 @@ impl Api for App {
         body: ChangePasswordRequest,
     ) -> Result<ChangePasswordResponse, Problem> {
         users::change_password(
-            self,
+            &self.store,
+            &self.passwords,
+            &self.principals,
             auth.user_id,
             &body.current_password,
             &body.new_password,
@@ -220,7 +174,7 @@ impl Api for App {
             Some(cursor) => self.cursors.decode(&listing, cursor)?,
             None => 0,
         };
-        let (rows, more) = users::list_after(self, after, limit(query.limit)).await?;
+        let (rows, more) = users::list_after(&self.store, after, limit(query.limit)).await?;
         let next_cursor = more
             .then(|| rows.last().map(|r| self.cursors.encode(&listing, r.seq)))
             .flatten();
@@ -239,7 +193,7 @@ impl Api for App {
         path: GetUserPath,
         headers: GetUserHeaders,
     ) -> Result<GetUserResponse, Problem> {
-        let row = users::get_recent(self, path.user_id).await?;
+        let row = users::get_recent(&self.store, &self.principals, path.user_id).await?;
         let tag = etag(USER, row.id, row.version);
         if none_match_hits(headers.if_none_match.as_deref(), &tag) {
             return Ok(GetUserResponse::NotModified { etag: tag });
@@ -256,20 +210,7 @@ impl Api for App {
         auth: Principal,
         path: DeleteUserPath,
     ) -> Result<DeleteUserResponse, Problem> {
-        if !auth.is_admin() {
-            return Err(Problem::forbidden(
-                "Only administrators may delete accounts.",
-            ));
-        }
-        if path.user_id == auth.user_id {
-            return Err(Problem::forbidden(
-                "Administrators cannot delete their own account.",
-            ));
-        }
-        if !users::delete(self, path.user_id).await? {
-            return Err(Problem::not_found("No user has this id."));
-        }
-        tracing::info!(admin = %auth.user_id, user = %path.user_id, "account deleted");
+        users::delete_as(&self.store, &self.principals, &auth, path.user_id).await?;
         Ok(DeleteUserResponse::NoContent)
     }
 
@@ -280,7 +221,8 @@ impl Api for App {
         body: CreateApiKeyRequest,
     ) -> Result<CreateApiKeyResponse, Problem> {
         let scopes: Vec<&str> = body.scopes.iter().map(ApiKeyScope::as_str).collect();
-        let (row, secret) = api_keys::create(self, auth.user_id, &body.name, &scopes).await?;
+        let (row, secret) =
+            api_keys::create(&self.store, auth.user_id, &body.name, &scopes).await?;
         let view = api_key(&row)?;
         Ok(CreateApiKeyResponse::Created {
             location: format!("/api/v2/api-keys/{}", row.id),
@@ -301,7 +243,7 @@ impl Api for App {
         _ctx: &RequestContext,
         auth: Principal,
     ) -> Result<ListApiKeysResponse, Problem> {
-        let rows = api_keys::list(self, auth.user_id).await?;
+        let rows = api_keys::list(&self.store, auth.user_id).await?;
         Ok(ListApiKeysResponse::Ok {
             body: ApiKeyList {
                 items: rows.iter().map(api_key).collect::<Result<_, _>>()?,
@@ -315,7 +257,7 @@ impl Api for App {
         auth: Principal,
         path: RevokeApiKeyPath,
     ) -> Result<RevokeApiKeyResponse, Problem> {
-        api_keys::revoke(self, auth.user_id, path.key_id).await?;
+        api_keys::revoke(&self.store, &self.principals, auth.user_id, path.key_id).await?;
         Ok(RevokeApiKeyResponse::NoContent)
     }
 
@@ -326,7 +268,7 @@ impl Api for App {
         body: CreateChannelRequest,
     ) -> Result<CreateChannelResponse, Problem> {
         let row = channels::create(
-            self,
+            &self.store,
             auth.user_id,
             &body.name,
             body.topic.as_deref(),
@@ -352,7 +294,7 @@ impl Api for App {
             None => 0,
         };
         let (rows, more) =
-            channels::list_visible(self, auth.user_id, after, limit(query.limit)).await?;
+            channels::list_visible(&self.store, auth.user_id, after, limit(query.limit)).await?;
         let next_cursor = more
             .then(|| rows.last().map(|r| self.cursors.encode(&listing, r.seq)))
             .flatten();
@@ -371,7 +313,7 @@ impl Api for App {
         path: GetChannelPath,
         headers: GetChannelHeaders,
     ) -> Result<GetChannelResponse, Problem> {
-        let row = channels::visible(self, auth.user_id, path.channel_id).await?;
+        let row = channels::visible(&self.store, auth.user_id, path.channel_id).await?;
         let tag = etag(CHANNEL, row.id, row.version);
         if none_match_hits(headers.if_none_match.as_deref(), &tag) {
             return Ok(GetChannelResponse::NotModified { etag: tag });
@@ -390,7 +332,7 @@ impl Api for App {
         headers: UpdateChannelHeaders,
         body: UpdateChannelRequest,
     ) -> Result<UpdateChannelResponse, Problem> {
-        let current = channels::owned(self, auth.user_id, path.channel_id).await?;
+        let current = channels::owned(&self.store, auth.user_id, path.channel_id).await?;
         let expected = check_if_match(
             headers.if_match.as_deref(),
             &etag(CHANNEL, current.id, current.version),
@@ -400,7 +342,7 @@ impl Api for App {
             name: body.name.as_deref(),
             topic: body.topic.as_ref().map(|t| t.as_deref()),
         };
-        let row = channels::update(self, current.id, expected, changes)
+        let row = channels::update(&self.store, current.id, expected, changes)
             .await?
             .ok_or_else(changed_meanwhile)?;
         Ok(UpdateChannelResponse::Ok {
@@ -416,13 +358,13 @@ impl Api for App {
         path: DeleteChannelPath,
         headers: DeleteChannelHeaders,
     ) -> Result<DeleteChannelResponse, Problem> {
-        let current = channels::owned(self, auth.user_id, path.channel_id).await?;
+        let current = channels::owned(&self.store, auth.user_id, path.channel_id).await?;
         let expected = check_if_match(
             headers.if_match.as_deref(),
             &etag(CHANNEL, current.id, current.version),
             current.version,
         )?;
-        if !channels::delete(self, current.id, expected).await? {
+        if !channels::delete(&self.store, current.id, expected).await? {
             return Err(changed_meanwhile());
         }
         Ok(DeleteChannelResponse::NoContent)
@@ -434,11 +376,9 @@ impl Api for App {
         auth: Principal,
         path: AddChannelMemberPath,
     ) -> Result<AddChannelMemberResponse, Problem> {
-        let current = channels::owned(self, auth.user_id, path.channel_id).await?;
-        if users::find(self, path.user_id).await?.is_none() {
-            return Err(Problem::not_found("No user has this id."));
-        }
-        let (row, added) = channels::add_member(self, current.id, path.user_id).await?;
+        let (row, added) =
+            channels::add_member_as(&self.store, auth.user_id, path.channel_id, path.user_id)
+                .await?;
         let body = member(&row)?;
         Ok(if added {
             AddChannelMemberResponse::Created { body }
@@ -453,24 +393,8 @@ impl Api for App {
         auth: Principal,
         path: RemoveChannelMemberPath,
     ) -> Result<RemoveChannelMemberResponse, Problem> {
-        let current = channels::visible(self, auth.user_id, path.channel_id).await?;
-        let is_owner = current.is_owner(auth.user_id);
-        let removing_self = path.user_id == auth.user_id;
-        if is_owner && removing_self {
-            return Err(Problem::forbidden(
-                "The owner cannot leave their channel; delete it instead.",
-            ));
-        }
-        if !is_owner && !removing_self {
-            return Err(Problem::forbidden(
-                "Only the channel's owner may remove other members.",
-            ));
-        }
-        if !channels::remove_member(self, current.id, path.user_id).await? {
-            return Err(Problem::not_found(
-                "This user is not a member of the channel.",
-            ));
-        }
+        channels::remove_member_as(&self.store, auth.user_id, path.channel_id, path.user_id)
+            .await?;
         Ok(RemoveChannelMemberResponse::NoContent)
     }
 
@@ -482,11 +406,11 @@ impl Api for App {
         headers: CreateMessageHeaders,
         body: CreateMessageRequest,
     ) -> Result<CreateMessageResponse, Problem> {
-        let current = channels::visible(self, auth.user_id, path.channel_id).await?;
-        let row = messages::create(
-            self,
-            current.id,
+        let row = messages::post(
+            &self.store,
+            &self.posts,
             auth.user_id,
+            path.channel_id,
             &body.body,
             headers.idempotency_key.as_deref(),
         )
@@ -510,7 +434,7 @@ impl Api for App {
             None => i64::MAX,
         };
         let (rows, more) = messages::list_visible_before(
-            self,
+            &self.store,
             auth.user_id,
             path.channel_id,
             before,
@@ -534,16 +458,7 @@ impl Api for App {
         auth: Principal,
         path: DeleteMessagePath,
     ) -> Result<DeleteMessageResponse, Problem> {
-        let current = channels::visible(self, auth.user_id, path.channel_id).await?;
-        let row = messages::find(self, current.id, path.message_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("No message with this id in this channel."))?;
-        if row.author_id != auth.user_id && !current.is_owner(auth.user_id) {
-            return Err(Problem::forbidden(
-                "Only the message's author or the channel's owner may delete it.",
-            ));
-        }
-        messages::delete(self, current.id, row.id).await?;
+        messages::delete_as(&self.store, &auth, path.channel_id, path.message_id).await?;
         Ok(DeleteMessageResponse::NoContent)
     }
 
@@ -555,7 +470,7 @@ impl Api for App {
         headers: StreamChannelEventsHeaders,
     ) -> Result<StreamChannelEventsResponse, Problem> {
         let body =
-            crate::live::channel_stream(self, auth.user_id, path.channel_id, headers.last_event_id)
+            super::live::channel_stream(self, auth.user_id, path.channel_id, headers.last_event_id)
                 .await?;
         Ok(StreamChannelEventsResponse::Ok { body })
     }
@@ -568,7 +483,7 @@ impl Api for App {
         _headers: ConnectWebSocketHeaders,
         upgrade: WebSocketUpgrade,
     ) -> Result<ConnectWebSocketResponse, Problem> {
-        let body = crate::live::accept(self, ctx.request_id(), upgrade, auth).await?;
+        let body = super::live::accept(self, ctx.request_id(), upgrade, auth).await?;
         Ok(ConnectWebSocketResponse::SwitchingProtocols { body })
     }
 }

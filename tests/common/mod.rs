@@ -187,7 +187,7 @@ where
     .await;
     server.abort();
     admin_server.abort();
-    app.db.close().await;
+    app.store.db.close().await;
     match store {
         Store::Sqlite(dir) => {
             let _ = std::fs::remove_dir_all(dir);
@@ -307,9 +307,14 @@ impl TestServer {
     /// Makes the account with `email` an administrator the way
     /// `charter create-admin` does (no password is needed to promote).
     pub async fn make_admin(&self, email: &str) {
-        let outcome = charter::users::bootstrap_admin(&self.app, email, "unused", || {
-            anyhow::bail!("promoting an existing account needs no password")
-        })
+        let outcome = charter::users::bootstrap_admin(
+            &self.app.store,
+            &self.app.passwords,
+            &self.app.principals,
+            email,
+            "unused",
+            || anyhow::bail!("promoting an existing account needs no password"),
+        )
         .await
         .expect("promote to administrator");
         assert!(

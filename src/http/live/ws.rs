@@ -1,30 +1,24 @@
-//! Live sessions over the channel event log ([`crate::events`]): the SSE
-//! stream of one channel, and WebSocket sessions that subscribe to channels,
-//! post messages and receive events.
-//!
-//! Both follow channels with [`events::follow`], so a client resuming after
-//! the `seq` it saw last gets every later event once, in order. Access is
-//! checked when a stream opens and again when the follower is removed from
-//! the channel; a WebSocket also re-checks its credentials on every message
-//! and every ping.
+//! WebSocket sessions: subscribe to channels, post messages, receive
+//! events. Every message the server sends is a `WsServerMessage`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::api::v2::{WS_CLIENT_MESSAGE_SCHEMA, WsClientMessage};
+use super::{Open, Settings, follow_visible};
+use crate::api::v2::*;
 use crate::app::App;
 use crate::auth::{CredentialKind, Principal};
 use crate::channels;
-use crate::events::{self, Event, EventKind};
+use crate::events::EventKind;
+use crate::http::models::{channel_event, message as message_model};
 use crate::runtime::websocket::{CloseFrame, Message, WebSocket};
-use crate::runtime::{EventStream, Problem, SseEvent, WebSocketAccept, WebSocketUpgrade};
+use crate::runtime::{Problem, WebSocketAccept, WebSocketUpgrade};
 
 /// The subprotocol a WebSocket session speaks.
 pub const PROTOCOL: &str = "charter.v2";
@@ -32,8 +26,6 @@ pub const PROTOCOL: &str = "charter.v2";
 pub const BEARER_PROTOCOL_PREFIX: &str = "charter.bearer.";
 /// Where WebSocket sessions are opened; the `instance` of their problems.
 const WS_PATH: &str = "/api/v2/ws";
-/// The reconnection delay advertised to SSE clients (`retry:`).
-pub const SSE_RETRY: Duration = Duration::from_secs(2);
 
 /// WebSocket close codes (RFC 6455 §7.4.1).
 mod close {
@@ -44,175 +36,19 @@ mod close {
     pub const TOO_BIG: u16 = 1009;
 }
 
-/// Keep-alive, ping, timeout and size settings of live sessions.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Idle time after which an SSE stream carries a keep-alive comment.
-    pub sse_keep_alive: Duration,
-    /// How often the server pings a WebSocket client.
-    pub ws_ping_interval: Duration,
-    /// A WebSocket from which nothing (not even a pong) arrived for this
-    /// long is closed.
-    pub ws_idle_timeout: Duration,
-    /// How long an unauthenticated WebSocket may take to send `auth`.
-    pub ws_auth_timeout: Duration,
-    /// Largest WebSocket message accepted; larger closes with 1009.
-    pub ws_max_message_bytes: usize,
-    /// Outbound messages queued per WebSocket; a client that lets the queue
-    /// fill up is disconnected.
-    pub ws_queue: usize,
-    /// Longest one outbound WebSocket frame may take to be written.
-    pub ws_send_timeout: Duration,
+fn ready(user_id: Uuid) -> WsServerMessage {
+    WsServerMessage::WsReady(WsReady {
+        r#type: WsReadyType::Ready,
+        user_id,
+    })
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            sse_keep_alive: Duration::from_secs(15),
-            ws_ping_interval: Duration::from_secs(20),
-            ws_idle_timeout: Duration::from_secs(60),
-            ws_auth_timeout: Duration::from_secs(10),
-            ws_max_message_bytes: 64 * 1024,
-            ws_queue: 256,
-            ws_send_timeout: Duration::from_secs(10),
-        }
-    }
+fn unsubscribed(channel_id: Uuid) -> WsServerMessage {
+    WsServerMessage::WsUnsubscribed(WsUnsubscribed {
+        r#type: WsUnsubscribedType::Unsubscribed,
+        channel_id,
+    })
 }
-
-/// Open live connections, for metrics and tests.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub sse: AtomicUsize,
-    pub websocket: AtomicUsize,
-}
-
-/// Counts one open connection while alive.
-struct Open {
-    app: App,
-    websocket: bool,
-}
-
-impl Open {
-    fn new(app: &App, websocket: bool) -> Open {
-        app.live.counter(websocket).fetch_add(1, Ordering::Relaxed);
-        Open {
-            app: app.clone(),
-            websocket,
-        }
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.app
-            .live
-            .counter(self.websocket)
-            .fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Counters {
-    /// Open SSE streams and WebSocket sessions together.
-    pub fn open(&self) -> usize {
-        self.sse.load(Ordering::Relaxed) + self.websocket.load(Ordering::Relaxed)
-    }
-
-    fn counter(&self, websocket: bool) -> &AtomicUsize {
-        if websocket {
-            &self.websocket
-        } else {
-            &self.sse
-        }
-    }
-}
-
-/// Whether `event` removes `viewer` from its channel.
-fn removes(event: &Event, viewer: Uuid) -> bool {
-    event.kind == EventKind::MemberRemoved
-        && event.data.get("user_id").and_then(Value::as_str) == Some(&viewer.to_string())
-}
-
-/// After `event`, whether `viewer` may still follow the channel. Only a
-/// removal of the viewer can change that; the channel's deletion ends the
-/// follower by itself.
-async fn still_visible(app: &App, viewer: Uuid, event: &Event) -> bool {
-    !removes(event, viewer)
-        || channels::visible(app, viewer, event.channel_id)
-            .await
-            .is_ok()
-}
-
-/// Follows `channel` for `viewer` (404 when it may not see it) from just
-/// after `last_event_id`, or from now on without one.
-async fn follow_visible(
-    app: &App,
-    viewer: Uuid,
-    channel: Uuid,
-    last_event_id: Option<i64>,
-) -> Result<events::Follower, Problem> {
-    channels::visible(app, viewer, channel).await?;
-    let after = match last_event_id {
-        Some(seq) => seq,
-        None => events::latest_seq(app, channel).await?,
-    };
-    events::follow(app, channel, after).await
-}
-
-// ---------------------------------------------------------------------------
-// Server-sent events
-
-/// The SSE stream of `channel` for `viewer`: stored events after
-/// `last_event_id`, then live ones; without `last_event_id`, only events
-/// from now on. 404 when the viewer may not see the channel.
-pub async fn channel_stream(
-    app: &App,
-    viewer: Uuid,
-    channel: Uuid,
-    last_event_id: Option<i64>,
-) -> Result<EventStream, Problem> {
-    let follower = follow_visible(app, viewer, channel, last_event_id).await?;
-    struct State {
-        app: App,
-        follower: events::Follower,
-        viewer: Uuid,
-        ended: bool,
-        _open: Open,
-    }
-    let state = State {
-        app: app.clone(),
-        follower,
-        viewer,
-        ended: false,
-        _open: Open::new(app, false),
-    };
-    let stream = futures::stream::unfold(state, |mut state| async move {
-        if state.ended {
-            return None;
-        }
-        let event = tokio::select! {
-            _ = state.app.shutdown.cancelled() => return None,
-            next = state.follower.next() => match next {
-                Ok(Some(event)) => event,
-                // The end of the channel, or a database error: the client
-                // reconnects with Last-Event-ID and is checked again.
-                Ok(None) | Err(_) => return None,
-            },
-        };
-        state.ended = !still_visible(&state.app, state.viewer, &event).await;
-        let sse = SseEvent {
-            id: Some(event.seq.to_string()),
-            event: Some(event.kind.as_str().to_owned()),
-            data: event.document().to_string(),
-        };
-        Some((sse, state))
-    });
-    Ok(EventStream::new(stream)
-        .keep_alive(app.config.live.sse_keep_alive)
-        .retry(SSE_RETRY))
-}
-
-// ---------------------------------------------------------------------------
-// WebSocket
 
 /// Accepts a WebSocket handshake. The client is identified by the
 /// `Authorization` header (`header_principal`) or a `charter.bearer.<token>`
@@ -287,7 +123,7 @@ async fn credentials_lapsed(app: &App, principal: &Principal) -> Option<&'static
     if chrono::Utc::now().timestamp() >= expires_at {
         return Some("access token expired");
     }
-    match crate::users::find_in_session(app, principal.user_id, session_id).await {
+    match crate::users::find_in_session(&app.store, principal.user_id, session_id).await {
         Ok(Some(_)) => None,
         Ok(None) => Some("access token revoked"),
         // The database is unavailable: keep the session, check again later.
@@ -328,7 +164,7 @@ async fn run(app: App, socket: WebSocket, principal: Option<Principal>, request_
         request_id,
     };
     if let Some(principal) = &session.principal {
-        session.send(json!({"type": "ready", "user_id": principal.user_id}));
+        session.send(&ready(principal.user_id));
     }
     let closing = session.read(&mut stream, &settings).await;
     for (_, task) in session.subscriptions.drain() {
@@ -381,18 +217,18 @@ async fn write_frames(
 impl Session {
     /// Queues a message; a full queue means the client is not reading, and
     /// it is dropped rather than buffered without bound.
-    fn send(&self, message: Value) {
+    fn send(&self, message: &WsServerMessage) {
         queue(&self.out, &self.dropped, message);
     }
 
     fn error(&self, request_id: Option<&str>, mut problem: Problem) {
         problem.request_id.clone_from(&self.request_id);
         problem.instance = Some(WS_PATH.into());
-        let mut message = json!({"type": "error", "problem": &*problem});
-        if let Some(request_id) = request_id {
-            message["request_id"] = json!(request_id);
-        }
-        self.send(message);
+        self.send(&WsServerMessage::WsError(WsError {
+            r#type: WsErrorType::Error,
+            request_id: request_id.map(str::to_owned),
+            problem,
+        }));
     }
 
     /// Reads client frames until the session ends; the close code and
@@ -494,8 +330,10 @@ impl Session {
                     .subscribe(&principal, channel, subscribe.last_event_id)
                     .await
                 {
-                    Ok(after) => self.send(json!({
-                        "type": "subscribed", "channel_id": channel, "last_event_id": after,
+                    Ok(after) => self.send(&WsServerMessage::WsSubscribed(WsSubscribed {
+                        r#type: WsSubscribedType::Subscribed,
+                        channel_id: channel,
+                        last_event_id: after,
                     })),
                     Err(problem) => self.error(None, problem),
                 }
@@ -505,27 +343,23 @@ impl Session {
                 if let Some(task) = self.subscriptions.remove(&channel) {
                     task.abort();
                 }
-                self.send(json!({"type": "unsubscribed", "channel_id": channel}));
+                self.send(&unsubscribed(channel));
             }
             WsClientMessage::WsPost(post) => {
-                let posted = async {
-                    let channel =
-                        channels::visible(&self.app, principal.user_id, post.channel_id).await?;
-                    crate::messages::create(
-                        &self.app,
-                        channel.id,
-                        principal.user_id,
-                        &post.body,
-                        None,
-                    )
-                    .await
-                }
+                let posted = crate::messages::post(
+                    &self.app.store,
+                    &self.app.posts,
+                    principal.user_id,
+                    post.channel_id,
+                    &post.body,
+                    None,
+                )
                 .await;
                 match posted {
-                    Ok(row) => self.send(json!({
-                        "type": "ack",
-                        "request_id": post.request_id,
-                        "message": crate::http::message_model(&row),
+                    Ok(row) => self.send(&WsServerMessage::WsAck(WsAck {
+                        r#type: WsAckType::Ack,
+                        request_id: post.request_id,
+                        message: message_model(&row),
                     })),
                     Err(problem) => self.error(Some(&post.request_id), problem),
                 }
@@ -554,7 +388,7 @@ impl Session {
         {
             return Some((close::POLICY, "a session cannot change users"));
         }
-        self.send(json!({"type": "ready", "user_id": principal.user_id}));
+        self.send(&ready(principal.user_id));
         self.principal = Some(principal);
         None
     }
@@ -579,20 +413,21 @@ impl Session {
                     Ok(Some(event)) => event,
                     Ok(None) | Err(_) => break,
                 };
-                // The event's shared rendering, wrapped as it is.
-                let message = format!(r#"{{"type":"event","event":{}}}"#, event.document());
-                queue_text(&out, &dropped, message);
+                let Ok(event_model) = channel_event(&event) else {
+                    break;
+                };
+                let message = WsServerMessage::WsEvent(WsEvent {
+                    r#type: WsEventType::Event,
+                    event: event_model,
+                });
+                queue(&out, &dropped, &message);
                 if event.kind == EventKind::ChannelDeleted
-                    || !still_visible(&app, viewer, &event).await
+                    || !channels::still_visible_after(&app.store, viewer, &event).await
                 {
                     break;
                 }
             }
-            queue(
-                &out,
-                &dropped,
-                json!({"type": "unsubscribed", "channel_id": channel}),
-            );
+            queue(&out, &dropped, &unsubscribed(channel));
         });
         if let Some(previous) = self.subscriptions.insert(channel, task) {
             previous.abort();
@@ -601,12 +436,13 @@ impl Session {
     }
 }
 
-fn queue(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: Value) {
-    queue_text(out, dropped, message.to_string());
-}
-
-fn queue_text(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: String) {
-    if out.try_send(Outbound::Text(message)).is_err() {
+/// Queues a server message; a message that cannot be rendered (never for
+/// these types) or a full queue drops the session.
+fn queue(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: &WsServerMessage) {
+    let queued = serde_json::to_string(message)
+        .ok()
+        .is_some_and(|text| out.try_send(Outbound::Text(text)).is_ok());
+    if !queued {
         dropped.cancel();
     }
 }
