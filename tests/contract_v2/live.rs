@@ -50,17 +50,6 @@ contract_test!(stream_channel_events, |server| {
         ),
         (404, "NOT_FOUND".to_owned())
     );
-    assert_eq!(
-        refused(
-            server
-                .anonymous()
-                .stream_channel_events()
-                .channel_id(room)
-                .send()
-                .await
-        ),
-        (401, "UNAUTHENTICATED".to_owned())
-    );
 });
 
 contract_test!(connect_web_socket, |server| {

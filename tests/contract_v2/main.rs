@@ -4,11 +4,15 @@
 //! the success path (status, body, declared headers) and the failures the
 //! spec declares, in the module of the resource it acts on; cross-cutting
 //! tests of requests the typed client cannot express (`requests`, sent with
-//! a raw HTTP client) and of concurrent requests (`concurrency`).
+//! a raw HTTP client) and of concurrent requests (`concurrency`); and one
+//! table-driven test that every operation requiring credentials refuses an
+//! anonymous call (`anonymous`), which the per-operation tests therefore do
+//! not repeat.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod anonymous;
 mod api_keys;
 mod auth;
 mod channels;
