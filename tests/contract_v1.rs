@@ -1,5 +1,7 @@
 //! Contract tests of the legacy v1 API, through the generated client.
-//! One `contract_test!` per operation, named after its operationId.
+//! One `contract_test!` per operation, named after its operationId; that an
+//! anonymous call of an operation requiring credentials is refused is
+//! checked for every operation at once, from the generated table.
 
 mod common;
 
@@ -110,12 +112,6 @@ contract_test!(get_me, |server| {
     let me = me.into_inner();
     assert_eq!(me.name.as_str(), "Alice");
     assert_eq!(me.email.as_str(), alice.email);
-
-    problem_v1(
-        server.anonymous_v1().get_me().send().await,
-        401,
-        "UNAUTHENTICATED",
-    );
     // A v2 access token works on v1: one account, one session model.
     let via_v2 = server
         .v1_with_token(&alice.access_token)
@@ -166,11 +162,6 @@ contract_test!(get_user, |server| {
         let body: serde_json::Value = response.json().await.expect("problem body");
         assert_eq!(body["errors"][0]["pointer"], "#/id");
     }
-    problem_v1(
-        server.anonymous_v1().get_user().id(1).send().await,
-        401,
-        "UNAUTHENTICATED",
-    );
 });
 
 contract_test!(list_users, |server| {
@@ -214,6 +205,41 @@ contract_test!(list_users, |server| {
     let problem = problem_v1(too_big, 422, "VALIDATION_FAILED");
     assert_eq!(problem.errors[0].pointer.as_str(), "#/limit");
 });
+
+contract_test!(
+    every_secured_operation_refuses_an_anonymous_call,
+    |server| {
+        let refusals = common::probe::refusals_of_anonymous_calls(
+            &server,
+            charter::api::V1_YAML,
+            charter::api::v1::OPERATIONS,
+            &["createUser", "login"],
+            &["getMe", "getUser", "listUsers"],
+        )
+        .await;
+        for (probe, response) in refusals {
+            let what = format!("{} {}", probe.operation.method, probe.path);
+            assert_eq!(response.status().as_u16(), 401, "{what}");
+            let headers = response.headers().clone();
+            deprecation_headers(&headers);
+            assert_eq!(
+                headers["content-type"], "application/problem+json",
+                "{what}"
+            );
+            assert_eq!(
+                headers["www-authenticate"], "Bearer realm=\"charter\"",
+                "{what}"
+            );
+            let body: serde_json::Value = response.json().await.expect("problem body");
+            assert_eq!(body["status"], 401, "{what}: {body}");
+            assert_eq!(body["code"], "UNAUTHENTICATED", "{what}: {body}");
+            assert_eq!(body["instance"], probe.path.as_str(), "{what}: {body}");
+            let request_id = body["request_id"].as_str().unwrap_or_default();
+            assert!(!request_id.is_empty(), "{what}: {body}");
+            assert_eq!(headers["x-request-id"], request_id, "{what}");
+        }
+    }
+);
 
 // A small body limit keeps the oversize body within socket buffers, so the
 // client reads the early 413 instead of failing to write the rest.

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod probe;
 pub mod process;
 
 use std::time::Duration;
