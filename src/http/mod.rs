@@ -1,6 +1,7 @@
 //! The HTTP surface: the generated routers of both versions over one [`App`],
 //! the unversioned routes, and the layers every request passes through.
 
+mod cors;
 pub mod listener;
 pub mod live;
 mod models;
@@ -8,18 +9,15 @@ mod request_span;
 mod v1;
 mod v2;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -163,7 +161,7 @@ pub fn router(app: App) -> Router {
             config.request_timeout,
         ))
         .layer(axum::middleware::from_fn(edge));
-    if let Some(cors) = cors(&config.cors_origins) {
+    if let Some(cors) = cors::layer(&config.cors_origins, &[api::V1_JSON, api::V2_JSON]) {
         router = router.layer(cors);
     }
     router.layer(axum::middleware::from_fn_with_state(
@@ -304,47 +302,6 @@ const SECURITY_HEADERS: &[(HeaderName, &str)] = &[
         "default-src 'none'; frame-ancestors 'none'",
     ),
 ];
-
-/// CORS for the configured origins only; without any, browsers get no
-/// cross-origin access at all.
-fn cors(origins: &[String]) -> Option<CorsLayer> {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|origin| HeaderValue::from_str(origin).ok())
-        .collect();
-    if origins.is_empty() {
-        return None;
-    }
-    Some(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::IF_MATCH,
-                header::IF_NONE_MATCH,
-                HeaderName::from_static("idempotency-key"),
-                HeaderName::from_static("x-api-key"),
-                runtime::REQUEST_ID,
-            ])
-            .expose_headers([
-                header::ETAG,
-                header::LOCATION,
-                header::RETRY_AFTER,
-                HeaderName::from_static("ratelimit"),
-                HeaderName::from_static("ratelimit-policy"),
-                runtime::REQUEST_ID,
-            ])
-            .max_age(Duration::from_secs(600)),
-    )
-}
 
 /// 406 when the client accepts none of the media types the API produces.
 fn negotiate(request: &Request) -> Option<Problem> {
