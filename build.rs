@@ -43,6 +43,8 @@ fn main() -> ExitCode {
 
 const EDGE_CASES: &[&str] = &["edge_schemas", "edge_parameters"];
 
+/// The generated code calls the runtime at `runtime`, and names the spec's
+/// problem schemas by the runtime's types.
 fn settings(runtime: &str, spec_path: &str) -> charter_codegen::Settings {
     charter_codegen::Settings::new(runtime, spec_path)
         .replace("Problem", &format!("{runtime}::Problem"))
@@ -51,7 +53,7 @@ fn settings(runtime: &str, spec_path: &str) -> charter_codegen::Settings {
 
 fn generate(spec_path: &str, version: &str, out_dir: &std::path::Path) -> Result<(), String> {
     let source = std::fs::read_to_string(spec_path).map_err(|e| e.to_string())?;
-    let code = charter_codegen::generate(&source, &settings("crate::runtime", spec_path))
+    let code = charter_codegen::generate(&source, &settings("::charter_runtime", spec_path))
         .map_err(|e| e.to_string())?;
     let json = charter_codegen::to_json(&source).map_err(|e| e.to_string())?;
     write(&out_dir.join(format!("{version}.rs")), &code)?;

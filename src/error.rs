@@ -6,28 +6,27 @@ use crate::runtime::Problem;
 /// [`ResultExt`]; the failures [`classify`] recognises become 503s (an
 /// unreachable database also asks the health probe to check it, a full or
 /// failing disk to test writes); anything else is a 500 whose cause is
-/// logged, never sent.
-impl From<sqlx::Error> for Problem {
-    fn from(error: sqlx::Error) -> Self {
-        match classify(&error) {
-            Failure::Unavailable => {
-                tracing::warn!(%error, "database unavailable");
-                crate::health::suspect();
-                crate::health::database_unavailable()
-            }
-            Failure::Busy => {
-                tracing::warn!(%error, "database busy");
-                crate::health::database_busy()
-            }
-            Failure::Storage => {
-                tracing::error!(%error, "the database cannot write");
-                crate::health::suspect_storage();
-                crate::health::storage_unavailable()
-            }
-            Failure::Other => {
-                tracing::error!(%error, "database error");
-                Problem::internal()
-            }
+/// logged, never sent. The runtime's `From<sqlx::Error>` applies it, from
+/// when [`Db::connect`](crate::db::Db::connect) sets it.
+pub fn database_problem(error: sqlx::Error) -> Problem {
+    match classify(&error) {
+        Failure::Unavailable => {
+            tracing::warn!(%error, "database unavailable");
+            crate::health::suspect();
+            crate::health::database_unavailable()
+        }
+        Failure::Busy => {
+            tracing::warn!(%error, "database busy");
+            crate::health::database_busy()
+        }
+        Failure::Storage => {
+            tracing::error!(%error, "the database cannot write");
+            crate::health::suspect_storage();
+            crate::health::storage_unavailable()
+        }
+        Failure::Other => {
+            tracing::error!(%error, "database error");
+            Problem::internal()
         }
     }
 }

@@ -24,7 +24,6 @@ pub mod metrics;
 pub mod pagination;
 pub mod principal_cache;
 pub mod ratelimit;
-pub mod runtime;
 pub mod store;
 pub mod telemetry;
 pub mod users;
@@ -56,3 +55,6 @@ pub mod api {
 }
 
 pub use app::{App, Config};
+/// What the generated code calls, a crate of its own (`charter-runtime`);
+/// `crate::runtime::Problem` and the like name it here.
+pub use charter_runtime as runtime;

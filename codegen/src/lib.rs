@@ -5,7 +5,8 @@
 //! an operation table for middleware.
 //!
 //! The generated code refers to a small runtime (problem documents, extraction,
-//! authentication hooks) at a path chosen by [`Settings::runtime`]. A spec the
+//! authentication hooks; the `charter-runtime` crate) at a path chosen by
+//! [`Settings::runtime`]. A spec the
 //! generator cannot honour is an [`Error`] naming the JSON path of the node at
 //! fault; the generator never panics on input.
 
@@ -50,10 +51,10 @@ impl std::error::Error for Error {}
 /// How the generated code is wired into its host crate.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Path of the runtime module the generated code calls (e.g. `crate::runtime`).
+    /// Path of the runtime the generated code calls (e.g. `::charter_runtime`).
     pub runtime: String,
     /// Schemas mapped to existing Rust types instead of generated ones
-    /// (e.g. `Problem` -> `crate::runtime::Problem`).
+    /// (e.g. `Problem` -> `::charter_runtime::Problem`).
     pub replacements: BTreeMap<String, String>,
     /// Named in the generated file's header comment.
     pub source_name: String,

@@ -99,8 +99,8 @@ pub struct UserList {
     pub offset: i32,
 }
 /// Every operation of this version, in spec order.
-pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
-    crate::runtime::OperationInfo {
+pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
+    ::charter_runtime::OperationInfo {
         operation_id: "createUser",
         method: "POST",
         route: "/api/v1/users",
@@ -112,7 +112,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "listUsers",
         method: "GET",
         route: "/api/v1/users",
@@ -124,7 +124,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "login",
         method: "POST",
         route: "/api/v1/auth/login",
@@ -136,7 +136,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "getUser",
         method: "GET",
         route: "/api/v1/users/{id}",
@@ -148,7 +148,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "getMe",
         method: "GET",
         route: "/api/v1/me",
@@ -162,10 +162,10 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
     },
 ];
 /// The security schemes this version declares.
-pub static SECURITY_SCHEMES: &[crate::runtime::SecurityScheme] = &[
-    crate::runtime::SecurityScheme {
+pub static SECURITY_SCHEMES: &[::charter_runtime::SecurityScheme] = &[
+    ::charter_runtime::SecurityScheme {
         name: "bearerAuth",
-        kind: crate::runtime::SchemeKind::Bearer,
+        kind: ::charter_runtime::SchemeKind::Bearer,
     },
 ];
 /// Headers sent with a fixed value on every response of this version.
@@ -175,7 +175,7 @@ pub static CONSTANT_HEADERS: &[(&str, &str)] = &[
     ("sunset", "Wed, 30 Jun 2027 23:59:59 GMT"),
 ];
 /// JSON Schema of the `createUser` request body.
-static CREATE_USER_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static CREATE_USER_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["name","email","password"],"properties":{"name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"},"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128}}}"#,
 );
 /// The responses of `createUser` other than problems.
@@ -188,11 +188,11 @@ impl axum::response::IntoResponse for CreateUserResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Created { body, location } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("location") },
                     location,
@@ -214,27 +214,27 @@ impl ListUsersQuery {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static LIMIT: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "limit",
                 "limit",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
-        static OFFSET: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static OFFSET: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "offset",
                 "offset",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(0.0, false)
             .maximum(1000000.0, false);
-        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
-        let offset = crate::runtime::optional::<i32>(source, &OFFSET, violations);
+        let limit = ::charter_runtime::optional::<i32>(source, &LIMIT, violations);
+        let offset = ::charter_runtime::optional::<i32>(source, &OFFSET, violations);
         Some(Self {
             limit: limit?.unwrap_or_else(|| 20),
             offset: offset?.unwrap_or_else(|| 0),
@@ -251,13 +251,13 @@ impl axum::response::IntoResponse for ListUsersResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
 }
 /// JSON Schema of the `login` request body.
-static LOGIN_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static LOGIN_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["email","password"],"properties":{"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":1,"maxLength":128}}}"#,
 );
 /// The responses of `login` other than problems.
@@ -270,7 +270,7 @@ impl axum::response::IntoResponse for LoginResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
@@ -285,17 +285,17 @@ impl GetUserPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "id",
                 "id",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(1.0, false);
-        let id = crate::runtime::required::<i64>(source, &ID, violations);
+        let id = ::charter_runtime::required::<i64>(source, &ID, violations);
         Some(Self { id: id? })
     }
 }
@@ -309,7 +309,7 @@ impl axum::response::IntoResponse for GetUserResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
@@ -324,14 +324,14 @@ impl axum::response::IntoResponse for GetMeResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
 }
 /// The operations of this version. The router has already authenticated
 /// and validated a request when one of these methods is called.
-pub trait Api: crate::runtime::Authenticator {
+pub trait Api: ::charter_runtime::Authenticator {
     /// Create a user
     ///
     /// `POST /api/v1/users` (`createUser`), deprecated
@@ -344,10 +344,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// Deprecated: use `POST /api/v2/auth/register`.
     fn create_user(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         body: NewUser,
     ) -> impl std::future::Future<
-        Output = Result<CreateUserResponse, crate::runtime::Problem>,
+        Output = Result<CreateUserResponse, ::charter_runtime::Problem>,
     > + Send;
     /// List users
     ///
@@ -361,11 +361,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// Deprecated: use `GET /api/v2/users`, which paginates with cursors.
     fn list_users(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         query: ListUsersQuery,
     ) -> impl std::future::Future<
-        Output = Result<ListUsersResponse, crate::runtime::Problem>,
+        Output = Result<ListUsersResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Log in with email and password
     ///
@@ -379,10 +379,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// Deprecated: use `POST /api/v2/auth/login`.
     fn login(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         body: LoginRequest,
     ) -> impl std::future::Future<
-        Output = Result<LoginResponse, crate::runtime::Problem>,
+        Output = Result<LoginResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Get a user
     ///
@@ -393,11 +393,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// Deprecated: use `GET /api/v2/users/{user_id}` (v2 user ids are UUIDs).
     fn get_user(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: GetUserPath,
     ) -> impl std::future::Future<
-        Output = Result<GetUserResponse, crate::runtime::Problem>,
+        Output = Result<GetUserResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Get my profile
     ///
@@ -409,10 +409,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// Deprecated: use `GET /api/v2/me`.
     fn get_me(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
     ) -> impl std::future::Future<
-        Output = Result<GetMeResponse, crate::runtime::Problem>,
+        Output = Result<GetMeResponse, ::charter_runtime::Problem>,
     > + Send;
 }
 /// Routes every operation of this version to `api`.
@@ -471,12 +471,12 @@ async fn handle_create_user<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[0], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         NewUser,
     >(&parts, body, &CREATE_USER_BODY, &mut violations)
         .await
@@ -485,7 +485,7 @@ async fn handle_create_user<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.create_user(&ctx, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -498,11 +498,11 @@ async fn handle_list_users<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[1], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[1], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -518,11 +518,11 @@ async fn handle_list_users<A: Api>(
     }
     let mut violations = Vec::new();
     let query = ListUsersQuery::extract(
-        &crate::runtime::query_source(&parts),
+        &::charter_runtime::query_source(&parts),
         &mut violations,
     );
     let Some(query) = query else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.list_users(&ctx, auth, query).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -535,12 +535,12 @@ async fn handle_login<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[2], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         LoginRequest,
     >(&parts, body, &LOGIN_BODY, &mut violations)
         .await
@@ -549,7 +549,7 @@ async fn handle_login<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.login(&ctx, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -562,11 +562,11 @@ async fn handle_get_user<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[3], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[3], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -582,11 +582,11 @@ async fn handle_get_user<A: Api>(
     }
     let mut violations = Vec::new();
     let path = GetUserPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("id", 0)]),
         &mut violations,
     );
     let Some(path) = path else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.get_user(&ctx, auth, path).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -599,11 +599,11 @@ async fn handle_get_me<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[4], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[4], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,

@@ -811,7 +811,7 @@ pub struct UpdateChannelRequest {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::runtime::double_option"
+        with = "::charter_runtime::double_option"
     )]
     pub topic: Option<Option<String>>,
 }
@@ -959,7 +959,7 @@ pub struct WsError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// An RFC 9457 problem document describing why a request failed.
-    pub problem: crate::runtime::Problem,
+    pub problem: ::charter_runtime::Problem,
 }
 /// Always `error`.
 #[derive(
@@ -1355,8 +1355,8 @@ impl std::str::FromStr for WsUnsubscribedType {
     }
 }
 /// Every operation of this version, in spec order.
-pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
-    crate::runtime::OperationInfo {
+pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
+    ::charter_runtime::OperationInfo {
         operation_id: "register",
         method: "POST",
         route: "/api/v2/auth/register",
@@ -1368,7 +1368,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "login",
         method: "POST",
         route: "/api/v2/auth/login",
@@ -1380,7 +1380,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "refreshToken",
         method: "POST",
         route: "/api/v2/auth/refresh",
@@ -1392,7 +1392,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "logout",
         method: "POST",
         route: "/api/v2/auth/logout",
@@ -1404,7 +1404,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "getMe",
         method: "GET",
         route: "/api/v2/me",
@@ -1416,7 +1416,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "updateMe",
         method: "PATCH",
         route: "/api/v2/me",
@@ -1428,7 +1428,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "changePassword",
         method: "POST",
         route: "/api/v2/me/password",
@@ -1440,7 +1440,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "listUsers",
         method: "GET",
         route: "/api/v2/users",
@@ -1452,7 +1452,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "getUser",
         method: "GET",
         route: "/api/v2/users/{user_id}",
@@ -1464,7 +1464,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "deleteUser",
         method: "DELETE",
         route: "/api/v2/users/{user_id}",
@@ -1476,7 +1476,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "createApiKey",
         method: "POST",
         route: "/api/v2/api-keys",
@@ -1488,7 +1488,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "listApiKeys",
         method: "GET",
         route: "/api/v2/api-keys",
@@ -1500,7 +1500,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "revokeApiKey",
         method: "DELETE",
         route: "/api/v2/api-keys/{key_id}",
@@ -1512,7 +1512,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "createChannel",
         method: "POST",
         route: "/api/v2/channels",
@@ -1524,7 +1524,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "listChannels",
         method: "GET",
         route: "/api/v2/channels",
@@ -1536,7 +1536,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "getChannel",
         method: "GET",
         route: "/api/v2/channels/{channel_id}",
@@ -1548,7 +1548,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "updateChannel",
         method: "PATCH",
         route: "/api/v2/channels/{channel_id}",
@@ -1560,7 +1560,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "deleteChannel",
         method: "DELETE",
         route: "/api/v2/channels/{channel_id}",
@@ -1572,7 +1572,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "addChannelMember",
         method: "PUT",
         route: "/api/v2/channels/{channel_id}/members/{user_id}",
@@ -1584,7 +1584,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "removeChannelMember",
         method: "DELETE",
         route: "/api/v2/channels/{channel_id}/members/{user_id}",
@@ -1596,7 +1596,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "createMessage",
         method: "POST",
         route: "/api/v2/channels/{channel_id}/messages",
@@ -1608,7 +1608,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "listMessages",
         method: "GET",
         route: "/api/v2/channels/{channel_id}/messages",
@@ -1620,7 +1620,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["application/json"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "deleteMessage",
         method: "DELETE",
         route: "/api/v2/channels/{channel_id}/messages/{message_id}",
@@ -1632,7 +1632,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &[],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "streamChannelEvents",
         method: "GET",
         route: "/api/v2/channels/{channel_id}/events",
@@ -1644,7 +1644,7 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
         produces: &["text/event-stream"],
         extensions: &[],
     },
-    crate::runtime::OperationInfo {
+    ::charter_runtime::OperationInfo {
         operation_id: "connectWebSocket",
         method: "GET",
         route: "/api/v2/ws",
@@ -1658,24 +1658,24 @@ pub static OPERATIONS: &[crate::runtime::OperationInfo] = &[
     },
 ];
 /// The security schemes this version declares.
-pub static SECURITY_SCHEMES: &[crate::runtime::SecurityScheme] = &[
-    crate::runtime::SecurityScheme {
+pub static SECURITY_SCHEMES: &[::charter_runtime::SecurityScheme] = &[
+    ::charter_runtime::SecurityScheme {
         name: "bearerAuth",
-        kind: crate::runtime::SchemeKind::Bearer,
+        kind: ::charter_runtime::SchemeKind::Bearer,
     },
-    crate::runtime::SecurityScheme {
+    ::charter_runtime::SecurityScheme {
         name: "apiKeyAuth",
-        kind: crate::runtime::SchemeKind::ApiKeyHeader("x-api-key"),
+        kind: ::charter_runtime::SchemeKind::ApiKeyHeader("x-api-key"),
     },
 ];
 /// Headers sent with a fixed value on every response of this version.
 pub static CONSTANT_HEADERS: &[(&str, &str)] = &[];
 /// JSON Schema of `WsClientMessage` documents (`x-charter-validate`).
-pub static WS_CLIENT_MESSAGE_SCHEMA: crate::runtime::Schema = crate::runtime::Schema::new(
+pub static WS_CLIENT_MESSAGE_SCHEMA: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"oneOf":[{"type":"object","additionalProperties":false,"required":["type","token"],"properties":{"type":{"type":"string","enum":["auth"]},"token":{"type":"string","minLength":1,"maxLength":4096}}},{"type":"object","additionalProperties":false,"required":["type","channel_id"],"properties":{"type":{"type":"string","enum":["subscribe"]},"channel_id":{"type":"string","format":"uuid"},"last_event_id":{"type":"integer","minimum":0,"maximum":9223372036854775807}}},{"type":"object","additionalProperties":false,"required":["type","channel_id"],"properties":{"type":{"type":"string","enum":["unsubscribe"]},"channel_id":{"type":"string","format":"uuid"}}},{"type":"object","additionalProperties":false,"required":["type","request_id","channel_id","body"],"properties":{"type":{"type":"string","enum":["post"]},"request_id":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[A-Za-z0-9._~-]+$"},"channel_id":{"type":"string","format":"uuid"},"body":{"type":"string","minLength":1,"maxLength":4000,"pattern":"^[^\\x00]*$"}}}]}"#,
 );
 /// JSON Schema of the `register` request body.
-static REGISTER_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static REGISTER_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["email","password","full_name"],"properties":{"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":8,"maxLength":128},"full_name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `register` other than problems.
@@ -1688,11 +1688,11 @@ impl axum::response::IntoResponse for RegisterResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Created { body, location } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("location") },
                     location,
@@ -1703,7 +1703,7 @@ impl axum::response::IntoResponse for RegisterResponse {
     }
 }
 /// JSON Schema of the `login` request body.
-static LOGIN_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static LOGIN_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["email","password"],"properties":{"email":{"type":"string","maxLength":254,"format":"email"},"password":{"type":"string","minLength":1,"maxLength":128}}}"#,
 );
 /// The responses of `login` other than problems.
@@ -1716,13 +1716,13 @@ impl axum::response::IntoResponse for LoginResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
 }
 /// JSON Schema of the `refreshToken` request body.
-static REFRESH_TOKEN_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static REFRESH_TOKEN_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["refresh_token"],"properties":{"refresh_token":{"type":"string","minLength":16,"maxLength":512}}}"#,
 );
 /// The responses of `refreshToken` other than problems.
@@ -1735,13 +1735,13 @@ impl axum::response::IntoResponse for RefreshTokenResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
 }
 /// JSON Schema of the `logout` request body.
-static LOGOUT_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static LOGOUT_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["refresh_token"],"properties":{"refresh_token":{"type":"string","minLength":16,"maxLength":512}}}"#,
 );
 /// The responses of `logout` other than problems.
@@ -1754,7 +1754,7 @@ impl axum::response::IntoResponse for LogoutResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
@@ -1769,11 +1769,11 @@ impl axum::response::IntoResponse for GetMeResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body, etag } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -1795,23 +1795,25 @@ impl UpdateMeHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static IF_MATCH: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "If-Match",
                 "if-match",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(200);
-        let if_match = crate::runtime::optional::<String>(source, &IF_MATCH, violations);
+        let if_match = ::charter_runtime::optional::<
+            String,
+        >(source, &IF_MATCH, violations);
         Some(Self { if_match: if_match? })
     }
 }
 /// JSON Schema of the `updateMe` request body.
-static UPDATE_ME_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static UPDATE_ME_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"full_name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `updateMe` other than problems.
@@ -1824,11 +1826,11 @@ impl axum::response::IntoResponse for UpdateMeResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body, etag } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -1839,7 +1841,7 @@ impl axum::response::IntoResponse for UpdateMeResponse {
     }
 }
 /// JSON Schema of the `changePassword` request body.
-static CHANGE_PASSWORD_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static CHANGE_PASSWORD_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["current_password","new_password"],"properties":{"current_password":{"type":"string","minLength":1,"maxLength":128},"new_password":{"type":"string","minLength":8,"maxLength":128}}}"#,
 );
 /// The responses of `changePassword` other than problems.
@@ -1852,12 +1854,12 @@ impl axum::response::IntoResponse for ChangePasswordResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
 }
-static LIST_USERS_CURSOR_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+static LIST_USERS_CURSOR_PATTERN: ::charter_runtime::Pattern = ::charter_runtime::Pattern::new(
     "^[A-Za-z0-9_-]+$",
 );
 /// Query parameters of `listUsers`.
@@ -1875,28 +1877,28 @@ impl ListUsersQuery {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static LIMIT: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "limit",
                 "limit",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
-        static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static CURSOR: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "cursor",
                 "cursor",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(512)
             .pattern(&LIST_USERS_CURSOR_PATTERN);
-        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
-        let cursor = crate::runtime::optional::<String>(source, &CURSOR, violations);
+        let limit = ::charter_runtime::optional::<i32>(source, &LIMIT, violations);
+        let cursor = ::charter_runtime::optional::<String>(source, &CURSOR, violations);
         Some(Self {
             limit: limit?.unwrap_or_else(|| 20),
             cursor: cursor?,
@@ -1913,7 +1915,7 @@ impl axum::response::IntoResponse for ListUsersResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
@@ -1928,17 +1930,17 @@ impl GetUserPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static USER_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "user_id",
                 "user_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let user_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let user_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &USER_ID, violations);
         Some(Self { user_id: user_id? })
@@ -1955,18 +1957,18 @@ impl GetUserHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static IF_NONE_MATCH: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "If-None-Match",
                 "if-none-match",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(200);
-        let if_none_match = crate::runtime::optional::<
+        let if_none_match = ::charter_runtime::optional::<
             String,
         >(source, &IF_NONE_MATCH, violations);
         Some(Self {
@@ -1986,11 +1988,11 @@ impl axum::response::IntoResponse for GetUserResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body, etag } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -1998,10 +2000,10 @@ impl axum::response::IntoResponse for GetUserResponse {
                 response
             }
             Self::NotModified { etag } => {
-                let mut response = crate::runtime::empty_response(
+                let mut response = ::charter_runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -2021,17 +2023,17 @@ impl DeleteUserPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static USER_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "user_id",
                 "user_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let user_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let user_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &USER_ID, violations);
         Some(Self { user_id: user_id? })
@@ -2047,13 +2049,13 @@ impl axum::response::IntoResponse for DeleteUserResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
 }
 /// JSON Schema of the `createApiKey` request body.
-static CREATE_API_KEY_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static CREATE_API_KEY_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["name","scopes"],"properties":{"name":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[^\\x00]*$"},"scopes":{"type":"array","minItems":1,"maxItems":2,"uniqueItems":true,"items":{"type":"string","enum":["read","write"]}}}}"#,
 );
 /// The responses of `createApiKey` other than problems.
@@ -2066,11 +2068,11 @@ impl axum::response::IntoResponse for CreateApiKeyResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Created { body, location } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("location") },
                     location,
@@ -2090,7 +2092,7 @@ impl axum::response::IntoResponse for ListApiKeysResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
@@ -2105,17 +2107,19 @@ impl RevokeApiKeyPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static KEY_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static KEY_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "key_id",
                 "key_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let key_id = crate::runtime::required::<uuid::Uuid>(source, &KEY_ID, violations);
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let key_id = ::charter_runtime::required::<
+            uuid::Uuid,
+        >(source, &KEY_ID, violations);
         Some(Self { key_id: key_id? })
     }
 }
@@ -2129,13 +2133,13 @@ impl axum::response::IntoResponse for RevokeApiKeyResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
 }
 /// JSON Schema of the `createChannel` request body.
-static CREATE_CHANNEL_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static CREATE_CHANNEL_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":"string","maxLength":500,"pattern":"^[^\\x00]*$"},"visibility":{"type":"string","enum":["public","private"]}}}"#,
 );
 /// The responses of `createChannel` other than problems.
@@ -2148,16 +2152,16 @@ impl axum::response::IntoResponse for CreateChannelResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Created { body, location, etag } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("location") },
                     location,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -2167,7 +2171,7 @@ impl axum::response::IntoResponse for CreateChannelResponse {
         }
     }
 }
-static LIST_CHANNELS_CURSOR_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+static LIST_CHANNELS_CURSOR_PATTERN: ::charter_runtime::Pattern = ::charter_runtime::Pattern::new(
     "^[A-Za-z0-9_-]+$",
 );
 /// Query parameters of `listChannels`.
@@ -2185,28 +2189,28 @@ impl ListChannelsQuery {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static LIMIT: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "limit",
                 "limit",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
-        static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static CURSOR: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "cursor",
                 "cursor",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(512)
             .pattern(&LIST_CHANNELS_CURSOR_PATTERN);
-        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
-        let cursor = crate::runtime::optional::<String>(source, &CURSOR, violations);
+        let limit = ::charter_runtime::optional::<i32>(source, &LIMIT, violations);
+        let cursor = ::charter_runtime::optional::<String>(source, &CURSOR, violations);
         Some(Self {
             limit: limit?.unwrap_or_else(|| 20),
             cursor: cursor?,
@@ -2223,7 +2227,7 @@ impl axum::response::IntoResponse for ListChannelsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
@@ -2238,17 +2242,17 @@ impl GetChannelPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
         Some(Self { channel_id: channel_id? })
@@ -2265,18 +2269,18 @@ impl GetChannelHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static IF_NONE_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static IF_NONE_MATCH: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "If-None-Match",
                 "if-none-match",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(200);
-        let if_none_match = crate::runtime::optional::<
+        let if_none_match = ::charter_runtime::optional::<
             String,
         >(source, &IF_NONE_MATCH, violations);
         Some(Self {
@@ -2296,11 +2300,11 @@ impl axum::response::IntoResponse for GetChannelResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body, etag } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -2308,10 +2312,10 @@ impl axum::response::IntoResponse for GetChannelResponse {
                 response
             }
             Self::NotModified { etag } => {
-                let mut response = crate::runtime::empty_response(
+                let mut response = ::charter_runtime::empty_response(
                     axum::http::StatusCode::NOT_MODIFIED,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -2331,17 +2335,17 @@ impl UpdateChannelPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
         Some(Self { channel_id: channel_id? })
@@ -2359,23 +2363,25 @@ impl UpdateChannelHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static IF_MATCH: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "If-Match",
                 "if-match",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(200);
-        let if_match = crate::runtime::optional::<String>(source, &IF_MATCH, violations);
+        let if_match = ::charter_runtime::optional::<
+            String,
+        >(source, &IF_MATCH, violations);
         Some(Self { if_match: if_match? })
     }
 }
 /// JSON Schema of the `updateChannel` request body.
-static UPDATE_CHANNEL_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static UPDATE_CHANNEL_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"minProperties":1,"properties":{"name":{"type":"string","minLength":1,"maxLength":80,"pattern":"^[a-z0-9][a-z0-9_-]*$"},"topic":{"type":["string","null"],"maxLength":500,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `updateChannel` other than problems.
@@ -2388,11 +2394,11 @@ impl axum::response::IntoResponse for UpdateChannelResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body, etag } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::OK,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("etag") },
                     etag,
@@ -2412,17 +2418,17 @@ impl DeleteChannelPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
         Some(Self { channel_id: channel_id? })
@@ -2440,18 +2446,20 @@ impl DeleteChannelHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static IF_MATCH: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static IF_MATCH: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "If-Match",
                 "if-match",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(200);
-        let if_match = crate::runtime::optional::<String>(source, &IF_MATCH, violations);
+        let if_match = ::charter_runtime::optional::<
+            String,
+        >(source, &IF_MATCH, violations);
         Some(Self { if_match: if_match? })
     }
 }
@@ -2465,7 +2473,7 @@ impl axum::response::IntoResponse for DeleteChannelResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
@@ -2482,27 +2490,27 @@ impl AddChannelMemberPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+            .format(::charter_runtime::ParamFormat::Uuid);
+        static USER_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "user_id",
                 "user_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
-        let user_id = crate::runtime::required::<
+        let user_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &USER_ID, violations);
         Some(Self {
@@ -2523,10 +2531,10 @@ impl axum::response::IntoResponse for AddChannelMemberResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
             Self::Created { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::CREATED, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::CREATED, &body)
             }
         }
     }
@@ -2543,27 +2551,27 @@ impl RemoveChannelMemberPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        static USER_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+            .format(::charter_runtime::ParamFormat::Uuid);
+        static USER_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "user_id",
                 "user_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
-        let user_id = crate::runtime::required::<
+        let user_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &USER_ID, violations);
         Some(Self {
@@ -2582,7 +2590,7 @@ impl axum::response::IntoResponse for RemoveChannelMemberResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
@@ -2597,23 +2605,23 @@ impl CreateMessagePath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
         Some(Self { channel_id: channel_id? })
     }
 }
-static CREATE_MESSAGE_IDEMPOTENCY_KEY_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+static CREATE_MESSAGE_IDEMPOTENCY_KEY_PATTERN: ::charter_runtime::Pattern = ::charter_runtime::Pattern::new(
     "^[\\x21-\\x7E]+$",
 );
 /// Header parameters of `createMessage`.
@@ -2629,19 +2637,19 @@ impl CreateMessageHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static IDEMPOTENCY_KEY: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static IDEMPOTENCY_KEY: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "Idempotency-Key",
                 "idempotency-key",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(255)
             .pattern(&CREATE_MESSAGE_IDEMPOTENCY_KEY_PATTERN);
-        let idempotency_key = crate::runtime::optional::<
+        let idempotency_key = ::charter_runtime::optional::<
             String,
         >(source, &IDEMPOTENCY_KEY, violations);
         Some(Self {
@@ -2650,7 +2658,7 @@ impl CreateMessageHeaders {
     }
 }
 /// JSON Schema of the `createMessage` request body.
-static CREATE_MESSAGE_BODY: crate::runtime::Schema = crate::runtime::Schema::new(
+static CREATE_MESSAGE_BODY: ::charter_runtime::Schema = ::charter_runtime::Schema::new(
     r#"{"type":"object","additionalProperties":false,"required":["body"],"properties":{"body":{"type":"string","minLength":1,"maxLength":4000,"pattern":"^[^\\x00]*$"}}}"#,
 );
 /// The responses of `createMessage` other than problems.
@@ -2663,11 +2671,11 @@ impl axum::response::IntoResponse for CreateMessageResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Created { body, location } => {
-                let mut response = crate::runtime::json_response(
+                let mut response = ::charter_runtime::json_response(
                     axum::http::StatusCode::CREATED,
                     &body,
                 );
-                crate::runtime::set_header(
+                ::charter_runtime::set_header(
                     &mut response,
                     const { axum::http::HeaderName::from_static("location") },
                     location,
@@ -2687,23 +2695,23 @@ impl ListMessagesPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
         Some(Self { channel_id: channel_id? })
     }
 }
-static LIST_MESSAGES_CURSOR_PATTERN: crate::runtime::Pattern = crate::runtime::Pattern::new(
+static LIST_MESSAGES_CURSOR_PATTERN: ::charter_runtime::Pattern = ::charter_runtime::Pattern::new(
     "^[A-Za-z0-9_-]+$",
 );
 /// Query parameters of `listMessages`.
@@ -2721,28 +2729,28 @@ impl ListMessagesQuery {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static LIMIT: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static LIMIT: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "limit",
                 "limit",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(1.0, false)
             .maximum(100.0, false);
-        static CURSOR: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Query,
+        static CURSOR: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Query,
                 "cursor",
                 "cursor",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .min_length(1)
             .max_length(512)
             .pattern(&LIST_MESSAGES_CURSOR_PATTERN);
-        let limit = crate::runtime::optional::<i32>(source, &LIMIT, violations);
-        let cursor = crate::runtime::optional::<String>(source, &CURSOR, violations);
+        let limit = ::charter_runtime::optional::<i32>(source, &LIMIT, violations);
+        let cursor = ::charter_runtime::optional::<String>(source, &CURSOR, violations);
         Some(Self {
             limit: limit?.unwrap_or_else(|| 20),
             cursor: cursor?,
@@ -2759,7 +2767,7 @@ impl axum::response::IntoResponse for ListMessagesResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::json_response(axum::http::StatusCode::OK, &body)
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
             }
         }
     }
@@ -2776,27 +2784,27 @@ impl DeleteMessagePath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        static MESSAGE_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+            .format(::charter_runtime::ParamFormat::Uuid);
+        static MESSAGE_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "message_id",
                 "message_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
-        let message_id = crate::runtime::required::<
+        let message_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &MESSAGE_ID, violations);
         Some(Self {
@@ -2815,7 +2823,7 @@ impl axum::response::IntoResponse for DeleteMessageResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::NoContent => {
-                crate::runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
+                ::charter_runtime::empty_response(axum::http::StatusCode::NO_CONTENT)
             }
         }
     }
@@ -2830,17 +2838,17 @@ impl StreamChannelEventsPath {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static CHANNEL_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Path,
+        static CHANNEL_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Path,
                 "channel_id",
                 "channel_id",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
-            .format(crate::runtime::ParamFormat::Uuid);
-        let channel_id = crate::runtime::required::<
+            .format(::charter_runtime::ParamFormat::Uuid);
+        let channel_id = ::charter_runtime::required::<
             uuid::Uuid,
         >(source, &CHANNEL_ID, violations);
         Some(Self { channel_id: channel_id? })
@@ -2858,17 +2866,17 @@ impl StreamChannelEventsHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static LAST_EVENT_ID: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static LAST_EVENT_ID: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "Last-Event-ID",
                 "last-event-id",
-                crate::runtime::ParamKind::Integer,
+                ::charter_runtime::ParamKind::Integer,
             )
             .minimum(0.0, false);
-        let last_event_id = crate::runtime::optional::<
+        let last_event_id = ::charter_runtime::optional::<
             i64,
         >(source, &LAST_EVENT_ID, violations);
         Some(Self {
@@ -2881,13 +2889,16 @@ impl StreamChannelEventsHeaders {
 pub enum StreamChannelEventsResponse {
     /// 200: The event stream. Each event's `data` is one `ChannelEvent`
     /// document (JSON on a single line).
-    Ok { body: crate::runtime::EventStream },
+    Ok { body: ::charter_runtime::EventStream },
 }
 impl axum::response::IntoResponse for StreamChannelEventsResponse {
     fn into_response(self) -> axum::response::Response {
         match self {
             Self::Ok { body } => {
-                crate::runtime::event_stream_response(axum::http::StatusCode::OK, body)
+                ::charter_runtime::event_stream_response(
+                    axum::http::StatusCode::OK,
+                    body,
+                )
             }
         }
     }
@@ -2903,17 +2914,17 @@ impl ConnectWebSocketHeaders {
     /// Parses and checks every parameter, recording each violation;
     /// `None` when any is missing or invalid.
     pub fn extract(
-        source: &impl crate::runtime::ParamSource,
-        violations: &mut Vec<crate::runtime::Violation>,
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
     ) -> Option<Self> {
-        static SEC_WEB_SOCKET_PROTOCOL: crate::runtime::ParamRule = crate::runtime::ParamRule::new(
-                crate::runtime::Location::Header,
+        static SEC_WEB_SOCKET_PROTOCOL: ::charter_runtime::ParamRule = ::charter_runtime::ParamRule::new(
+                ::charter_runtime::Location::Header,
                 "Sec-WebSocket-Protocol",
                 "sec-websocket-protocol",
-                crate::runtime::ParamKind::String,
+                ::charter_runtime::ParamKind::String,
             )
             .max_length(8192);
-        let sec_web_socket_protocol = crate::runtime::optional::<
+        let sec_web_socket_protocol = ::charter_runtime::optional::<
             String,
         >(source, &SEC_WEB_SOCKET_PROTOCOL, violations);
         Some(Self {
@@ -2927,7 +2938,7 @@ pub enum ConnectWebSocketResponse {
     /// 101: Switching to the WebSocket protocol. Messages from the client are
     /// `WsClientMessage` documents; messages from the server are
     /// `WsServerMessage` documents.
-    SwitchingProtocols { body: crate::runtime::WebSocketAccept },
+    SwitchingProtocols { body: ::charter_runtime::WebSocketAccept },
 }
 impl axum::response::IntoResponse for ConnectWebSocketResponse {
     fn into_response(self) -> axum::response::Response {
@@ -2940,7 +2951,7 @@ impl axum::response::IntoResponse for ConnectWebSocketResponse {
 }
 /// The operations of this version. The router has already authenticated
 /// and validated a request when one of these methods is called.
-pub trait Api: crate::runtime::Authenticator {
+pub trait Api: ::charter_runtime::Authenticator {
     /// Register a new account
     ///
     /// `POST /api/v2/auth/register` (`register`)
@@ -2952,10 +2963,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// `Location` header points at the new user's public profile.
     fn register(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         body: RegisterRequest,
     ) -> impl std::future::Future<
-        Output = Result<RegisterResponse, crate::runtime::Problem>,
+        Output = Result<RegisterResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Log in with email and password
     ///
@@ -2968,10 +2979,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// the response does not reveal which accounts exist.
     fn login(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         body: LoginRequest,
     ) -> impl std::future::Future<
-        Output = Result<LoginResponse, crate::runtime::Problem>,
+        Output = Result<LoginResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Refresh an access token
     ///
@@ -2984,10 +2995,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// yields 401.
     fn refresh_token(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         body: RefreshRequest,
     ) -> impl std::future::Future<
-        Output = Result<RefreshTokenResponse, crate::runtime::Problem>,
+        Output = Result<RefreshTokenResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Log out of a session
     ///
@@ -2998,11 +3009,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// bearer access token.
     fn logout(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         body: LogoutRequest,
     ) -> impl std::future::Future<
-        Output = Result<LogoutResponse, crate::runtime::Problem>,
+        Output = Result<LogoutResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Get my profile
     ///
@@ -3013,10 +3024,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// can be sent back in `If-Match` on `updateMe`.
     fn get_me(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
     ) -> impl std::future::Future<
-        Output = Result<GetMeResponse, crate::runtime::Problem>,
+        Output = Result<GetMeResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Update my profile
     ///
@@ -3030,12 +3041,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// unconditional. The response carries the new `ETag`.
     fn update_me(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         headers: UpdateMeHeaders,
         body: UpdateMeRequest,
     ) -> impl std::future::Future<
-        Output = Result<UpdateMeResponse, crate::runtime::Problem>,
+        Output = Result<UpdateMeResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Change my password
     ///
@@ -3047,11 +3058,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// change).
     fn change_password(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         body: ChangePasswordRequest,
     ) -> impl std::future::Future<
-        Output = Result<ChangePasswordResponse, crate::runtime::Problem>,
+        Output = Result<ChangePasswordResponse, ::charter_runtime::Problem>,
     > + Send;
     /// List users
     ///
@@ -3064,11 +3075,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// cursor that this server did not issue is refused with 400.
     fn list_users(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         query: ListUsersQuery,
     ) -> impl std::future::Future<
-        Output = Result<ListUsersResponse, crate::runtime::Problem>,
+        Output = Result<ListUsersResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Get a user
     ///
@@ -3079,12 +3090,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// the current `ETag`, the response is 304 with no body.
     fn get_user(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: GetUserPath,
         headers: GetUserHeaders,
     ) -> impl std::future::Future<
-        Output = Result<GetUserResponse, crate::runtime::Problem>,
+        Output = Result<GetUserResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Delete a user
     ///
@@ -3099,11 +3110,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// unknown user is 404.
     fn delete_user(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: DeleteUserPath,
     ) -> impl std::future::Future<
-        Output = Result<DeleteUserResponse, crate::runtime::Problem>,
+        Output = Result<DeleteUserResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Create an API key
     ///
@@ -3116,11 +3127,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// be retrieved again; later listings show only its `prefix`.
     fn create_api_key(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         body: CreateApiKeyRequest,
     ) -> impl std::future::Future<
-        Output = Result<CreateApiKeyResponse, crate::runtime::Problem>,
+        Output = Result<CreateApiKeyResponse, ::charter_runtime::Problem>,
     > + Send;
     /// List my API keys
     ///
@@ -3131,10 +3142,10 @@ pub trait Api: crate::runtime::Authenticator {
     /// access token.
     fn list_api_keys(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
     ) -> impl std::future::Future<
-        Output = Result<ListApiKeysResponse, crate::runtime::Problem>,
+        Output = Result<ListApiKeysResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Revoke an API key
     ///
@@ -3145,11 +3156,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// An unknown key id, or the id of another user's key, is 404.
     fn revoke_api_key(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: RevokeApiKeyPath,
     ) -> impl std::future::Future<
-        Output = Result<RevokeApiKeyResponse, crate::runtime::Problem>,
+        Output = Result<RevokeApiKeyResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Create a channel
     ///
@@ -3162,11 +3173,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// `ETag`.
     fn create_channel(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         body: CreateChannelRequest,
     ) -> impl std::future::Future<
-        Output = Result<CreateChannelResponse, crate::runtime::Problem>,
+        Output = Result<CreateChannelResponse, ::charter_runtime::Problem>,
     > + Send;
     /// List channels
     ///
@@ -3180,11 +3191,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// issue is refused with 400.
     fn list_channels(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         query: ListChannelsQuery,
     ) -> impl std::future::Future<
-        Output = Result<ListChannelsResponse, crate::runtime::Problem>,
+        Output = Result<ListChannelsResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Get a channel
     ///
@@ -3197,12 +3208,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// no body.
     fn get_channel(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: GetChannelPath,
         headers: GetChannelHeaders,
     ) -> impl std::future::Future<
-        Output = Result<GetChannelResponse, crate::runtime::Problem>,
+        Output = Result<GetChannelResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Update a channel
     ///
@@ -3218,13 +3229,13 @@ pub trait Api: crate::runtime::Authenticator {
     /// 412. The response carries the new `ETag`.
     fn update_channel(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: UpdateChannelPath,
         headers: UpdateChannelHeaders,
         body: UpdateChannelRequest,
     ) -> impl std::future::Future<
-        Output = Result<UpdateChannelResponse, crate::runtime::Problem>,
+        Output = Result<UpdateChannelResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Delete a channel
     ///
@@ -3237,12 +3248,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// conditional: if the channel changed since, it is refused with 412.
     fn delete_channel(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: DeleteChannelPath,
         headers: DeleteChannelHeaders,
     ) -> impl std::future::Future<
-        Output = Result<DeleteChannelResponse, crate::runtime::Problem>,
+        Output = Result<DeleteChannelResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Add a member to a channel
     ///
@@ -3256,11 +3267,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// user is 404.
     fn add_channel_member(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: AddChannelMemberPath,
     ) -> impl std::future::Future<
-        Output = Result<AddChannelMemberResponse, crate::runtime::Problem>,
+        Output = Result<AddChannelMemberResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Remove a member from a channel
     ///
@@ -3275,11 +3286,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// member of.
     fn remove_channel_member(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: RemoveChannelMemberPath,
     ) -> impl std::future::Future<
-        Output = Result<RemoveChannelMemberResponse, crate::runtime::Problem>,
+        Output = Result<RemoveChannelMemberResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Post a message
     ///
@@ -3296,13 +3307,13 @@ pub trait Api: crate::runtime::Authenticator {
     /// key with a different body is refused with 422.
     fn create_message(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: CreateMessagePath,
         headers: CreateMessageHeaders,
         body: CreateMessageRequest,
     ) -> impl std::future::Future<
-        Output = Result<CreateMessageResponse, crate::runtime::Problem>,
+        Output = Result<CreateMessageResponse, ::charter_runtime::Problem>,
     > + Send;
     /// List messages in a channel
     ///
@@ -3317,12 +3328,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// issue is refused with 400.
     fn list_messages(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: ListMessagesPath,
         query: ListMessagesQuery,
     ) -> impl std::future::Future<
-        Output = Result<ListMessagesResponse, crate::runtime::Problem>,
+        Output = Result<ListMessagesResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Delete a message
     ///
@@ -3334,11 +3345,11 @@ pub trait Api: crate::runtime::Authenticator {
     /// channel the caller is not a member of is 404.
     fn delete_message(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: DeleteMessagePath,
     ) -> impl std::future::Future<
-        Output = Result<DeleteMessageResponse, crate::runtime::Problem>,
+        Output = Result<DeleteMessageResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Follow a channel's events
     ///
@@ -3366,12 +3377,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// (a removed member stops receiving a private channel).
     fn stream_channel_events(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Self::Principal,
         path: StreamChannelEventsPath,
         headers: StreamChannelEventsHeaders,
     ) -> impl std::future::Future<
-        Output = Result<StreamChannelEventsResponse, crate::runtime::Problem>,
+        Output = Result<StreamChannelEventsResponse, ::charter_runtime::Problem>,
     > + Send;
     /// Open a WebSocket session
     ///
@@ -3408,12 +3419,12 @@ pub trait Api: crate::runtime::Authenticator {
     /// shutting down closes it with code 1001.
     fn connect_web_socket(
         &self,
-        ctx: &crate::runtime::RequestContext,
+        ctx: &::charter_runtime::RequestContext,
         auth: Option<Self::Principal>,
         headers: ConnectWebSocketHeaders,
-        upgrade: crate::runtime::WebSocketUpgrade,
+        upgrade: ::charter_runtime::WebSocketUpgrade,
     ) -> impl std::future::Future<
-        Output = Result<ConnectWebSocketResponse, crate::runtime::Problem>,
+        Output = Result<ConnectWebSocketResponse, ::charter_runtime::Problem>,
     > + Send;
 }
 /// Routes every operation of this version to `api`.
@@ -3500,12 +3511,12 @@ async fn handle_register<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[0], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[0], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         RegisterRequest,
     >(&parts, body, &REGISTER_BODY, &mut violations)
         .await
@@ -3514,7 +3525,7 @@ async fn handle_register<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.register(&ctx, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3527,12 +3538,12 @@ async fn handle_login<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[1], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[1], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         LoginRequest,
     >(&parts, body, &LOGIN_BODY, &mut violations)
         .await
@@ -3541,7 +3552,7 @@ async fn handle_login<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.login(&ctx, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3554,12 +3565,12 @@ async fn handle_refresh_token<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[2], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[2], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         RefreshRequest,
     >(&parts, body, &REFRESH_TOKEN_BODY, &mut violations)
         .await
@@ -3568,7 +3579,7 @@ async fn handle_refresh_token<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.refresh_token(&ctx, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3581,11 +3592,11 @@ async fn handle_logout<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[3], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[3], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3600,7 +3611,7 @@ async fn handle_logout<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         LogoutRequest,
     >(&parts, body, &LOGOUT_BODY, &mut violations)
         .await
@@ -3609,7 +3620,7 @@ async fn handle_logout<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.logout(&ctx, auth, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3622,11 +3633,11 @@ async fn handle_get_me<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[4], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[4], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3651,11 +3662,11 @@ async fn handle_update_me<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[5], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[5], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3671,7 +3682,7 @@ async fn handle_update_me<A: Api>(
     }
     let mut violations = Vec::new();
     let headers = UpdateMeHeaders::extract(&parts.headers, &mut violations);
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         UpdateMeRequest,
     >(&parts, body, &UPDATE_ME_BODY, &mut violations)
         .await
@@ -3680,7 +3691,7 @@ async fn handle_update_me<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let (Some(headers), Some(body)) = (headers, body) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.update_me(&ctx, auth, headers, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3693,11 +3704,11 @@ async fn handle_change_password<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[6], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[6], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3712,7 +3723,7 @@ async fn handle_change_password<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         ChangePasswordRequest,
     >(&parts, body, &CHANGE_PASSWORD_BODY, &mut violations)
         .await
@@ -3721,7 +3732,7 @@ async fn handle_change_password<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.change_password(&ctx, auth, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3734,11 +3745,11 @@ async fn handle_list_users<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[7], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[7], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3754,11 +3765,11 @@ async fn handle_list_users<A: Api>(
     }
     let mut violations = Vec::new();
     let query = ListUsersQuery::extract(
-        &crate::runtime::query_source(&parts),
+        &::charter_runtime::query_source(&parts),
         &mut violations,
     );
     let Some(query) = query else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.list_users(&ctx, auth, query).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3771,11 +3782,11 @@ async fn handle_get_user<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[8], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[8], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3791,12 +3802,12 @@ async fn handle_get_user<A: Api>(
     }
     let mut violations = Vec::new();
     let path = GetUserPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("user_id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("user_id", 0)]),
         &mut violations,
     );
     let headers = GetUserHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.get_user(&ctx, auth, path, headers).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3809,11 +3820,11 @@ async fn handle_delete_user<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[9], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[9], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3829,11 +3840,11 @@ async fn handle_delete_user<A: Api>(
     }
     let mut violations = Vec::new();
     let path = DeleteUserPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("user_id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("user_id", 0)]),
         &mut violations,
     );
     let Some(path) = path else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.delete_user(&ctx, auth, path).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3846,11 +3857,11 @@ async fn handle_create_api_key<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[10], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[10], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3865,7 +3876,7 @@ async fn handle_create_api_key<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         CreateApiKeyRequest,
     >(&parts, body, &CREATE_API_KEY_BODY, &mut violations)
         .await
@@ -3874,7 +3885,7 @@ async fn handle_create_api_key<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.create_api_key(&ctx, auth, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3887,11 +3898,11 @@ async fn handle_list_api_keys<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[11], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[11], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3916,11 +3927,11 @@ async fn handle_revoke_api_key<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[12], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[12], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3936,11 +3947,11 @@ async fn handle_revoke_api_key<A: Api>(
     }
     let mut violations = Vec::new();
     let path = RevokeApiKeyPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("key_id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("key_id", 0)]),
         &mut violations,
     );
     let Some(path) = path else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.revoke_api_key(&ctx, auth, path).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3953,11 +3964,11 @@ async fn handle_create_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[13], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[13], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -3972,7 +3983,7 @@ async fn handle_create_channel<A: Api>(
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         CreateChannelRequest,
     >(&parts, body, &CREATE_CHANNEL_BODY, &mut violations)
         .await
@@ -3981,7 +3992,7 @@ async fn handle_create_channel<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let Some(body) = body else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.create_channel(&ctx, auth, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -3994,11 +4005,11 @@ async fn handle_list_channels<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[14], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[14], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4014,11 +4025,11 @@ async fn handle_list_channels<A: Api>(
     }
     let mut violations = Vec::new();
     let query = ListChannelsQuery::extract(
-        &crate::runtime::query_source(&parts),
+        &::charter_runtime::query_source(&parts),
         &mut violations,
     );
     let Some(query) = query else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.list_channels(&ctx, auth, query).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4031,11 +4042,11 @@ async fn handle_get_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[15], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[15], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4051,12 +4062,12 @@ async fn handle_get_channel<A: Api>(
     }
     let mut violations = Vec::new();
     let path = GetChannelPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
         &mut violations,
     );
     let headers = GetChannelHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.get_channel(&ctx, auth, path, headers).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4069,11 +4080,11 @@ async fn handle_update_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[16], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[16], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4089,11 +4100,11 @@ async fn handle_update_channel<A: Api>(
     }
     let mut violations = Vec::new();
     let path = UpdateChannelPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
         &mut violations,
     );
     let headers = UpdateChannelHeaders::extract(&parts.headers, &mut violations);
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         UpdateChannelRequest,
     >(&parts, body, &UPDATE_CHANNEL_BODY, &mut violations)
         .await
@@ -4102,7 +4113,7 @@ async fn handle_update_channel<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let (Some(path), Some(headers), Some(body)) = (path, headers, body) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.update_channel(&ctx, auth, path, headers, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4115,11 +4126,11 @@ async fn handle_delete_channel<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[17], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[17], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4135,12 +4146,12 @@ async fn handle_delete_channel<A: Api>(
     }
     let mut violations = Vec::new();
     let path = DeleteChannelPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 0)]),
         &mut violations,
     );
     let headers = DeleteChannelHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.delete_channel(&ctx, auth, path, headers).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4153,11 +4164,11 @@ async fn handle_add_channel_member<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[18], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[18], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4173,14 +4184,14 @@ async fn handle_add_channel_member<A: Api>(
     }
     let mut violations = Vec::new();
     let path = AddChannelMemberPath::extract(
-        &crate::runtime::PathSegments::new(
+        &::charter_runtime::PathSegments::new(
             parts.uri.path(),
             &[("channel_id", 2), ("user_id", 0)],
         ),
         &mut violations,
     );
     let Some(path) = path else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.add_channel_member(&ctx, auth, path).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4193,11 +4204,11 @@ async fn handle_remove_channel_member<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[19], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[19], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4213,14 +4224,14 @@ async fn handle_remove_channel_member<A: Api>(
     }
     let mut violations = Vec::new();
     let path = RemoveChannelMemberPath::extract(
-        &crate::runtime::PathSegments::new(
+        &::charter_runtime::PathSegments::new(
             parts.uri.path(),
             &[("channel_id", 2), ("user_id", 0)],
         ),
         &mut violations,
     );
     let Some(path) = path else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.remove_channel_member(&ctx, auth, path).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4233,11 +4244,11 @@ async fn handle_create_message<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[20], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[20], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4253,11 +4264,11 @@ async fn handle_create_message<A: Api>(
     }
     let mut violations = Vec::new();
     let path = CreateMessagePath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
         &mut violations,
     );
     let headers = CreateMessageHeaders::extract(&parts.headers, &mut violations);
-    let body = match crate::runtime::json_body::<
+    let body = match ::charter_runtime::json_body::<
         CreateMessageRequest,
     >(&parts, body, &CREATE_MESSAGE_BODY, &mut violations)
         .await
@@ -4266,7 +4277,7 @@ async fn handle_create_message<A: Api>(
         Err(problem) => return ctx.problem(problem),
     };
     let (Some(path), Some(headers), Some(body)) = (path, headers, body) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.create_message(&ctx, auth, path, headers, body).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4279,11 +4290,11 @@ async fn handle_list_messages<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[21], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[21], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4299,15 +4310,15 @@ async fn handle_list_messages<A: Api>(
     }
     let mut violations = Vec::new();
     let path = ListMessagesPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
         &mut violations,
     );
     let query = ListMessagesQuery::extract(
-        &crate::runtime::query_source(&parts),
+        &::charter_runtime::query_source(&parts),
         &mut violations,
     );
     let (Some(path), Some(query)) = (path, query) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.list_messages(&ctx, auth, path, query).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4320,11 +4331,11 @@ async fn handle_delete_message<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[22], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[22], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4340,14 +4351,14 @@ async fn handle_delete_message<A: Api>(
     }
     let mut violations = Vec::new();
     let path = DeleteMessagePath::extract(
-        &crate::runtime::PathSegments::new(
+        &::charter_runtime::PathSegments::new(
             parts.uri.path(),
             &[("channel_id", 2), ("message_id", 0)],
         ),
         &mut violations,
     );
     let Some(path) = path else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.delete_message(&ctx, auth, path).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4360,11 +4371,11 @@ async fn handle_stream_channel_events<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[23], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[23], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::require_auth(
+    let auth = match ::charter_runtime::require_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4380,12 +4391,12 @@ async fn handle_stream_channel_events<A: Api>(
     }
     let mut violations = Vec::new();
     let path = StreamChannelEventsPath::extract(
-        &crate::runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
+        &::charter_runtime::PathSegments::new(parts.uri.path(), &[("channel_id", 1)]),
         &mut violations,
     );
     let headers = StreamChannelEventsHeaders::extract(&parts.headers, &mut violations);
     let (Some(path), Some(headers)) = (path, headers) else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
     match api.stream_channel_events(&ctx, auth, path, headers).await {
         Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
@@ -4398,11 +4409,11 @@ async fn handle_connect_web_socket<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
-    let ctx = crate::runtime::RequestContext::new(&OPERATIONS[24], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[24], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts) {
         return ctx.problem(problem);
     }
-    let auth = match crate::runtime::optional_auth(
+    let auth = match ::charter_runtime::optional_auth(
             &api,
             &ctx,
             &parts.headers,
@@ -4419,9 +4430,10 @@ async fn handle_connect_web_socket<A: Api>(
     let mut violations = Vec::new();
     let headers = ConnectWebSocketHeaders::extract(&parts.headers, &mut violations);
     let Some(headers) = headers else {
-        return ctx.problem(crate::runtime::Problem::validation(violations));
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
     };
-    let upgrade = match crate::runtime::WebSocketUpgrade::from_parts(&mut parts).await {
+    let upgrade = match ::charter_runtime::WebSocketUpgrade::from_parts(&mut parts).await
+    {
         Ok(upgrade) => upgrade,
         Err(problem) => return ctx.problem(problem),
     };

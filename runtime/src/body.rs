@@ -1,0 +1,146 @@
+//! Reading a JSON request body within the size limit and validating it
+//! against its schema.
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{Location, Problem, Schema, Violation};
+
+/// Largest request body the generated extractors read, unless the server
+/// sets another with [`set_body_limit`].
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+static CONFIGURED_BODY_LIMIT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(BODY_LIMIT);
+
+/// Sets the largest request body the generated extractors read.
+pub fn set_body_limit(bytes: usize) {
+    CONFIGURED_BODY_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn body_limit() -> usize {
+    CONFIGURED_BODY_LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Reads a JSON body: `None` when the body is empty.
+async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = body_limit();
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let too_large = exceeds_length_limit(&error);
+            return Err(if too_large {
+                Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                Problem::bad_request("BODY_UNREADABLE", "The request body could not be read.")
+            });
+        }
+    };
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    if !is_json_content_type(&parts.headers) {
+        return Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Problem::bad_request(
+            "MALFORMED_JSON",
+            format!("The request body is not valid JSON: {e}"),
+        )
+        .with_title("Malformed JSON")
+    })
+}
+
+/// Whether a body error (at any depth) is a length limit being hit, ours or
+/// the server's body-limit layer's.
+fn exceeds_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence[..essence.len() - 5]
+                .to_ascii_lowercase()
+                .starts_with("application/")
+            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+fn parse_body<T: DeserializeOwned>(
+    value: Value,
+    schema: &Schema,
+    violations: &mut Vec<Violation>,
+) -> Result<Option<T>, Problem> {
+    let before = violations.len();
+    schema.validate(&value, Location::Body, violations)?;
+    if violations.len() > before {
+        return Ok(None);
+    }
+    match serde_json::from_value(value) {
+        Ok(parsed) => Ok(Some(parsed)),
+        Err(e) => {
+            violations.push(Violation::new(Location::Body, "#", e.to_string()));
+            Ok(None)
+        }
+    }
+}
+
+/// Reads, validates and parses a required JSON body. Malformed JSON, a wrong
+/// content type or an oversize body end the request; constraint violations
+/// are collected with the parameters' ones.
+pub async fn json_body<T: DeserializeOwned>(
+    parts: &Parts,
+    body: Body,
+    schema: &Schema,
+    violations: &mut Vec<Violation>,
+) -> Result<Option<T>, Problem> {
+    match read_json(parts, body).await? {
+        Some(value) => parse_body(value, schema, violations),
+        None => {
+            violations.push(Violation::new(
+                Location::Body,
+                "#",
+                "a JSON request body is required",
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Like [`json_body`] for an optional body: an empty body is `Some(None)`.
+pub async fn optional_json_body<T: DeserializeOwned>(
+    parts: &Parts,
+    body: Body,
+    schema: &Schema,
+    violations: &mut Vec<Violation>,
+) -> Result<Option<Option<T>>, Problem> {
+    match read_json(parts, body).await? {
+        Some(value) => parse_body(value, schema, violations).map(|parsed| parsed.map(Some)),
+        None => Ok(Some(None)),
+    }
+}
