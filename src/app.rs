@@ -120,6 +120,7 @@ impl App {
             config.access_token_ttl,
             config.refresh_token_ttl,
         )?;
+        crate::error::install();
         let db = Db::connect(&config.database_url_or_default(), &config.database).await?;
         let events = Hub::new(db.clone(), config.event_buffer);
         // One core stays free of hashing for the request workers (the

@@ -133,7 +133,6 @@ const PG_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 impl Db {
     /// Connects to `url` (`postgres://…` or `sqlite:…`) and applies migrations.
     pub async fn connect(url: &str, settings: &Settings) -> anyhow::Result<Db> {
-        crate::runtime::set_database_error_policy(crate::error::database_problem);
         // For a SQLite file: held from the switch to WAL until migrated, so
         // that processes starting together prepare the file one at a time.
         let mut startup_lock = None;

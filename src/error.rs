@@ -6,8 +6,13 @@ use crate::runtime::Problem;
 /// [`ResultExt`]; the failures [`classify`] recognises become 503s (an
 /// unreachable database also asks the health probe to check it, a full or
 /// failing disk to test writes); anything else is a 500 whose cause is
-/// logged, never sent. The runtime's `From<sqlx::Error>` applies it, from
-/// when [`Db::connect`](crate::db::Db::connect) sets it.
+/// logged, never sent. The runtime's `From<sqlx::Error>` applies it once
+/// [`install`] has run (the application does before it connects).
+/// Makes [`database_problem`] the policy of every `?` on a database error.
+pub fn install() {
+    crate::runtime::set_database_error_policy(database_problem);
+}
+
 pub fn database_problem(error: sqlx::Error) -> Problem {
     match classify(&error) {
         Failure::Unavailable => {

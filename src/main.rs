@@ -231,6 +231,7 @@ fn spec(version: ApiVersion, format: SpecFormat) -> &'static str {
 
 /// Applies the migrations (as serving would) and exits.
 async fn migrate(config: &Config) -> anyhow::Result<()> {
+    charter::error::install();
     let db = charter::db::Db::connect(&config.database_url_or_default(), &config.database).await?;
     db.close().await;
     println!("migrations applied ({})", db.backend());

@@ -405,6 +405,7 @@ async fn sqlite_commits_are_synchronous_full_unless_told_otherwise() {
             sqlite_synchronous: setting,
             ..Settings::default()
         };
+        charter::error::install();
         let db = Db::connect(&url, &settings).await.expect("connect");
         let Db::Sqlite { pool, .. } = &db else {
             panic!("a SQLite URL gives a SQLite pool")
