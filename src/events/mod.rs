@@ -169,9 +169,13 @@ pub struct Event {
     document: Document,
 }
 
-/// An event's client document, rendered on first use and shared by clones.
+/// How many renderings an event keeps for its transports.
+pub const RENDERINGS: usize = 2;
+
+/// An event's client documents (one per rendering slot), each rendered on
+/// first use and shared by clones.
 #[derive(Clone, Default)]
-struct Document(Arc<OnceLock<Arc<str>>>);
+struct Document(Arc<[OnceLock<Arc<str>>; RENDERINGS]>);
 
 /// A cache of what the other fields say: not part of an event's identity.
 impl PartialEq for Document {
@@ -207,19 +211,24 @@ impl Event {
         }
     }
 
-    /// The event as clients see it, rendered by `render` on first use and
-    /// shared by every clone, however many subscribers send it. The
-    /// transport renders it; this module does not know the wire format.
+    /// The event as clients see it in rendering `slot` (below
+    /// [`RENDERINGS`]; the transport chooses what each slot holds), rendered
+    /// by `render` on first use and shared by every clone, however many
+    /// subscribers send it. This module does not know the wire format.
     pub fn document<E>(
         &self,
+        slot: usize,
         render: impl FnOnce(&Event) -> Result<String, E>,
     ) -> Result<Arc<str>, E> {
-        if let Some(document) = self.document.0.get() {
+        let Some(cached) = self.document.0.get(slot) else {
+            return Ok(render(self)?.into());
+        };
+        if let Some(document) = cached.get() {
             return Ok(document.clone());
         }
         let rendered: Arc<str> = render(self)?.into();
         // A racing render of the same event made the same text.
-        Ok(self.document.0.get_or_init(|| rendered).clone())
+        Ok(cached.get_or_init(|| rendered).clone())
     }
 
     fn from_stored(

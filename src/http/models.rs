@@ -155,11 +155,27 @@ pub(super) fn channel_event(event: &Event) -> Result<ChannelEvent, Problem> {
     })
 }
 
-/// The event's `ChannelEvent` document (JSON text), rendered once however
-/// many subscribers send it.
+/// The event's rendering slots (see `Event::document`).
+const SSE_DATA: usize = 0;
+const WEBSOCKET_MESSAGE: usize = 1;
+
+fn render(value: &impl serde::Serialize) -> Result<String, Problem> {
+    serde_json::to_string(value).map_err(|e| crate::error::internal("rendering an event", e))
+}
+
+/// The event's `ChannelEvent` document (JSON text, an SSE event's data),
+/// rendered once however many subscribers send it.
 pub(super) fn event_document(event: &Event) -> Result<std::sync::Arc<str>, Problem> {
-    event.document(|event| {
-        serde_json::to_string(&channel_event(event)?)
-            .map_err(|e| crate::error::internal("rendering an event", e))
+    event.document(SSE_DATA, |event| render(&channel_event(event)?))
+}
+
+/// The event as a WebSocket `event` message (a `WsServerMessage`),
+/// rendered once however many sessions send it.
+pub(super) fn event_message(event: &Event) -> Result<std::sync::Arc<str>, Problem> {
+    event.document(WEBSOCKET_MESSAGE, |event| {
+        render(&WsServerMessage::WsEvent(WsEvent {
+            r#type: WsEventType::Event,
+            event: channel_event(event)?,
+        }))
     })
 }

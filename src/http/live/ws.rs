@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::auth::{CredentialKind, Principal};
 use crate::channels;
 use crate::events::EventKind;
-use crate::http::models::{channel_event, message as message_model};
+use crate::http::models::{event_message, message as message_model};
 use crate::runtime::websocket::{CloseFrame, Message, WebSocket};
 use crate::runtime::{Problem, WebSocketAccept, WebSocketUpgrade};
 
@@ -413,14 +413,10 @@ impl Session {
                     Ok(Some(event)) => event,
                     Ok(None) | Err(_) => break,
                 };
-                let Ok(event_model) = channel_event(&event) else {
+                let Ok(message) = event_message(&event) else {
                     break;
                 };
-                let message = WsServerMessage::WsEvent(WsEvent {
-                    r#type: WsEventType::Event,
-                    event: event_model,
-                });
-                queue(&out, &dropped, &message);
+                queue_text(&out, &dropped, message.to_string());
                 if event.kind == EventKind::ChannelDeleted
                     || !channels::still_visible_after(&app.store, viewer, &event).await
                 {
@@ -439,10 +435,14 @@ impl Session {
 /// Queues a server message; a message that cannot be rendered (never for
 /// these types) or a full queue drops the session.
 fn queue(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, message: &WsServerMessage) {
-    let queued = serde_json::to_string(message)
-        .ok()
-        .is_some_and(|text| out.try_send(Outbound::Text(text)).is_ok());
-    if !queued {
+    match serde_json::to_string(message) {
+        Ok(text) => queue_text(out, dropped, text),
+        Err(_) => dropped.cancel(),
+    }
+}
+
+fn queue_text(out: &mpsc::Sender<Outbound>, dropped: &CancellationToken, text: String) {
+    if out.try_send(Outbound::Text(text)).is_err() {
         dropped.cancel();
     }
 }
