@@ -1,0 +1,114 @@
+//! An operation's response enum: a variant per success status, with its
+//! body and headers, and how each becomes an HTTP response.
+
+use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::Output;
+use crate::api::{BodyKind, Operation, status_name};
+
+/// Writes the response enum of `op` and its `IntoResponse` to `out`.
+pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
+    let response_ident = format_ident!("{}Response", op.id.to_upper_camel_case());
+    let mut variants = Vec::new();
+    let mut arms = Vec::new();
+    for variant in &op.responses {
+        let name = &variant.name;
+        let docs = &variant.docs;
+        let mut fields = Vec::new();
+        let mut bindings = Vec::new();
+        let mut header_sets = Vec::new();
+        if let Some(body) = &variant.body {
+            fields.push(quote!(body: #body));
+            bindings.push(quote!(body));
+        }
+        for (header, required) in &variant.headers {
+            let field = format_ident!("{}", header_field(header));
+
+            let lower = header.to_ascii_lowercase();
+            if *required {
+                fields.push(quote!(#field: String));
+                header_sets.push(quote!(#rt::set_header(&mut response, const { axum::http::HeaderName::from_static(#lower) }, #field);));
+            } else {
+                fields.push(quote!(#field: Option<String>));
+                header_sets.push(quote! {
+                    if let Some(value) = #field {
+                        #rt::set_header(&mut response, const { axum::http::HeaderName::from_static(#lower) }, value);
+                    }
+                });
+            }
+            bindings.push(quote!(#field));
+        }
+        let status_tokens = status_tokens(variant.status);
+        let make = match (&variant.body, variant.body_kind) {
+            (Some(_), BodyKind::Json) => quote!(#rt::json_response(#status_tokens, &body)),
+            (Some(_), BodyKind::EventStream) => {
+                quote!(#rt::event_stream_response(#status_tokens, body))
+            }
+            (Some(_), BodyKind::WebSocket) => {
+                quote!(axum::response::IntoResponse::into_response(body))
+            }
+            (None, _) => quote!(#rt::empty_response(#status_tokens)),
+        };
+        if fields.is_empty() {
+            variants.push(quote!(#docs #name));
+            arms.push(quote!(Self::#name => #make));
+        } else if header_sets.is_empty() {
+            variants.push(quote!(#docs #name { #(#fields),* }));
+            arms.push(quote!(Self::#name { #(#bindings),* } => #make));
+        } else {
+            variants.push(quote!(#docs #name { #(#fields),* }));
+            arms.push(quote! {
+                Self::#name { #(#bindings),* } => {
+                    let mut response = #make;
+                    #(#header_sets)*
+                    response
+                }
+            });
+        }
+    }
+    let response_doc = format!(" The responses of `{}` other than problems.", op.id);
+    // A stream of events or a handshake can be consumed once: no Clone.
+    let derives = if op.responses.iter().any(|v| v.body_kind != BodyKind::Json) {
+        quote!(#[derive(Debug)])
+    } else {
+        quote!(#[derive(Debug, Clone)])
+    };
+    out.items.push(quote! {
+        #[doc = #response_doc]
+        #derives
+        pub enum #response_ident { #(#variants,)* }
+        impl axum::response::IntoResponse for #response_ident {
+            fn into_response(self) -> axum::response::Response {
+                match self { #(#arms,)* }
+            }
+        }
+    });
+}
+
+/// The Rust field name for a response header (`ETag` -> `etag`); header
+/// names are checked to be HTTP tokens first.
+fn header_field(header: &str) -> String {
+    let field: String = header
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if field.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("h_{field}")
+    } else {
+        field
+    }
+}
+
+/// The `http::StatusCode` constant for a status, when it has a well-known name.
+fn status_tokens(status: u16) -> TokenStream {
+    let name = status_name(status);
+    if name.starts_with("Status") {
+        quote!(axum::http::StatusCode::from_u16(#status).unwrap_or(axum::http::StatusCode::OK))
+    } else {
+        let constant = format_ident!("{}", name.to_shouty_snake_case());
+        quote!(axum::http::StatusCode::#constant)
+    }
+}
