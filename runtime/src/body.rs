@@ -9,20 +9,29 @@ use serde_json::Value;
 
 use crate::{Location, Problem, Schema, Violation};
 
-/// Largest request body the generated extractors read, unless the server
-/// sets another with [`set_body_limit`].
+/// Largest request body the generated extractors read when the router
+/// does not set its own with [`BodyLimit`].
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-static CONFIGURED_BODY_LIMIT: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(BODY_LIMIT);
+/// The largest request body, in bytes, the generated extractors of one
+/// router read. A request extension rather than a global, so that two
+/// routers in one process (two servers, two tests) keep their own limits:
+/// `router.layer(BodyLimit(64 * 1024).layer())`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
 
-/// Sets the largest request body the generated extractors read.
-pub fn set_body_limit(bytes: usize) {
-    CONFIGURED_BODY_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
-}
+impl BodyLimit {
+    /// The layer that gives every request of a router this limit.
+    pub fn layer(self) -> axum::Extension<Self> {
+        axum::Extension(self)
+    }
 
-fn body_limit() -> usize {
-    CONFIGURED_BODY_LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+    fn of(parts: &Parts) -> usize {
+        parts
+            .extensions
+            .get::<Self>()
+            .map_or(BODY_LIMIT, |limit| limit.0)
+    }
 }
 
 /// Reads a JSON body: `None` when the body is empty.
@@ -32,7 +41,7 @@ async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let limit = body_limit();
+    let limit = BodyLimit::of(parts);
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE));
     }

@@ -23,7 +23,7 @@ pub mod websocket;
 pub use auth::{
     Authenticator, Credential, SchemeKind, SecurityScheme, optional_auth, require_auth,
 };
-pub use body::{BODY_LIMIT, json_body, optional_json_body, set_body_limit};
+pub use body::{BODY_LIMIT, BodyLimit, json_body, optional_json_body};
 pub use context::{REQUEST_ID, RequestContext};
 #[cfg(feature = "sqlx")]
 pub use database::set_database_error_policy;

@@ -138,7 +138,6 @@ pub const OPERATION_TABLES: &[&[runtime::OperationInfo]] =
 /// behind the layers every request passes (outermost last).
 pub fn router(app: App) -> Router {
     let config = &app.config;
-    runtime::set_body_limit(config.max_body_bytes);
     let mut router = api::v1::router(app.clone())
         .merge(api::v2::router(app.clone()))
         .layer(axum::middleware::from_fn(request_span::operation_span))
@@ -155,6 +154,9 @@ pub fn router(app: App) -> Router {
         .merge(docs())
         .fallback(runtime::not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // The extractors' own limit (a problem naming the body) and the
+        // transport's (anything else that reads a body).
+        .layer(runtime::BodyLimit(config.max_body_bytes).layer())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
