@@ -6,10 +6,10 @@ use uuid::Uuid;
 
 use crate::auth::{Role, api_key_display_prefix, api_key_well_formed, new_api_key, secret_digest};
 use crate::db::now;
-use crate::on_db;
+use crate::db::on_db;
 use crate::principal_cache::PrincipalCache;
-use crate::runtime::Problem;
 use crate::store::Store;
+use charter_runtime::Problem;
 
 /// What a live API key stands for (cached in a `PrincipalCache`).
 #[derive(Clone, Debug)]

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::internal;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// Who an authenticated request acts for, and with which credential.
 #[derive(Debug, Clone)]

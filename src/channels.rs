@@ -6,13 +6,13 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::db::on_db;
 use crate::db::{FromInlineRow, InlineRow, now};
 use crate::error::ResultExt;
 use crate::events::{self, Event, EventKind};
-use crate::on_db;
 use crate::pagination::split_page;
-use crate::runtime::Problem;
 use crate::store::Store;
+use charter_runtime::Problem;
 
 /// A channel as stored. Serialised (without its listing position and
 /// version) it is the payload of `channel.updated`.

@@ -33,7 +33,8 @@ pub enum Db {
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
-#[macro_export]
+/// Named `crate::db::on_db` like any item of this module (not exported at
+/// the crate root, which would make every query an import of `lib.rs`).
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
@@ -42,6 +43,7 @@ macro_rules! on_db {
         }
     };
 }
+pub(crate) use on_db;
 
 /// A row type [`Db::fetch_optional`] and [`Db::fetch_all`] can read: from
 /// either pool (sqlx) and from an inline SQLite read.

@@ -1,6 +1,6 @@
 //! Mapping of storage and internal errors onto problem documents.
 
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// Database errors: constraint violations become 409/422 through
 /// [`ResultExt`]; the failures [`classify`] recognises become 503s (an
@@ -10,7 +10,7 @@ use crate::runtime::Problem;
 /// [`install`] has run (the application does before it connects).
 /// Makes [`database_problem`] the policy of every `?` on a database error.
 pub fn install() {
-    crate::runtime::set_database_error_policy(database_problem);
+    charter_runtime::set_database_error_policy(database_problem);
 }
 
 pub fn database_problem(error: sqlx::Error) -> Problem {

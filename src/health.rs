@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use tokio::sync::Notify;
 
 use crate::db::Db;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// How often the probe checks a database that answers.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);

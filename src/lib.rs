@@ -7,6 +7,7 @@
 //! through [`db`] in SQLite or PostgreSQL and record what changes in a
 //! channel as [`events`].
 
+pub mod api;
 pub mod api_keys;
 pub mod app;
 pub mod auth;
@@ -29,32 +30,7 @@ pub mod telemetry;
 pub mod users;
 pub mod write_gate;
 
-/// The code generated from the OpenAPI documents, one module per version.
-pub mod api {
-    #[allow(clippy::all, clippy::pedantic, dead_code, unused_imports)]
-    pub mod v1 {
-        include!(concat!(env!("OUT_DIR"), "/v1.rs"));
-    }
-
-    #[allow(clippy::all, clippy::pedantic, dead_code, unused_imports)]
-    pub mod v2 {
-        include!(concat!(env!("OUT_DIR"), "/v2.rs"));
-    }
-
-    /// The specs as written, and as JSON for API portals.
-    pub const V1_YAML: &str = include_str!("../openapi/v1.yaml");
-    pub const V2_YAML: &str = include_str!("../openapi/v2.yaml");
-    pub const V1_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/v1.json"));
-    pub const V2_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/v2.json"));
-
-    /// Compiles every request schema of both versions.
-    pub fn check_schemas() -> Result<(), String> {
-        v1::check_schemas()?;
-        v2::check_schemas()
-    }
-}
-
 pub use app::{App, Config};
-/// What the generated code calls, a crate of its own (`charter-runtime`);
-/// `crate::runtime::Problem` and the like name it here.
+/// What the generated code calls, a crate of its own (`charter-runtime`),
+/// for users of this crate; its modules name it `charter_runtime`.
 pub use charter_runtime as runtime;

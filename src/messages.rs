@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::channels;
+use crate::db::on_db;
 use crate::db::{FromInlineRow, InlineRow, now};
 use crate::events::{self, Event, EventKind};
 use crate::group_commit::GroupCommit;
-use crate::on_db;
 use crate::pagination::split_page;
-use crate::runtime::Problem;
 use crate::store::Store;
+use charter_runtime::Problem;
 
 /// A message as stored. Serialised, it is the payload of `message.created`
 /// and the stored answer of an idempotent post.

@@ -10,7 +10,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::runtime::OperationInfo;
+use charter_runtime::OperationInfo;
 
 /// Label value of requests that matched no operation (404, 405, health, docs).
 pub const UNMATCHED: &str = "unmatched";

@@ -21,7 +21,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
-use crate::runtime::{Problem, RequestContext};
+use charter_runtime::{Problem, RequestContext};
 
 /// How many requests a client may make in a window, e.g. `600/60`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,10 +9,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::db::on_db;
 use crate::events::{self, EventKind, Hub, Publisher};
-use crate::on_db;
-use crate::runtime::Problem;
 use crate::write_gate::{WriteGates, WriteTurn};
+use charter_runtime::Problem;
 
 /// Cheap to clone: every part is shared.
 #[derive(Clone)]

@@ -5,15 +5,15 @@ use uuid::Uuid;
 
 use crate::auth::{Passwords, Principal, Role, Tokens, needs_rehash, random_secret, secret_digest};
 use crate::channels::{ChannelKey, MemberKey};
+use crate::db::on_db;
 use crate::db::{FromInlineRow, InlineRow, now};
 use crate::error::ResultExt;
 use crate::events::{self, EventKind};
 use crate::messages::MessageKey;
-use crate::on_db;
 use crate::pagination::split_page;
 use crate::principal_cache::PrincipalCache;
-use crate::runtime::Problem;
 use crate::store::Store;
+use charter_runtime::Problem;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {

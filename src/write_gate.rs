@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 pub struct WriteGates {
     gates: Mutex<HashMap<Uuid, Arc<Semaphore>>>,

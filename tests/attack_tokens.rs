@@ -645,7 +645,7 @@ contract_test!(retired_secret_is_rejected, |server| {
 // ---------------------------------------------------------------------------
 
 async fn stored_hash(server: &TestServer, user: Uuid) -> String {
-    let (hash,): (String,) = charter::on_db!(&server.app.store.db, pool =>
+    let (hash,): (String,) = crate::on_db!(&server.app.store.db, pool =>
         sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
             .bind(user)
             .fetch_one(pool)
@@ -655,7 +655,7 @@ async fn stored_hash(server: &TestServer, user: Uuid) -> String {
 }
 
 async fn store_hash(server: &TestServer, user: Uuid, hash: &str) {
-    charter::on_db!(&server.app.store.db, pool =>
+    crate::on_db!(&server.app.store.db, pool =>
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(user)
@@ -955,7 +955,7 @@ contract_test!(profile_updates_cannot_assign_roles_or_ids, |server| {
 async fn table_cells(server: &TestServer, table: &str) -> Vec<(String, Vec<u8>)> {
     use sqlx::{Column, Row};
     let sql = format!("SELECT * FROM {table}");
-    charter::on_db!(&server.app.store.db, pool => {
+    crate::on_db!(&server.app.store.db, pool => {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await

@@ -811,7 +811,7 @@ contract_test!(a_write_dropped_after_commit_is_still_delivered, |server| {
     // all the hub gets is its publisher being dropped unused.
     let publisher = server.app.store.events.publisher(room);
     let payload = serde_json::json!({"id": Uuid::new_v4(), "channel_id": room}).to_string();
-    charter::on_db!(&server.app.store.db, pool => async {
+    crate::on_db!(&server.app.store.db, pool => async {
         let mut tx = pool.begin().await.expect("begin");
         sqlx::query("UPDATE channels SET last_event_seq = last_event_seq + 1 WHERE id = $1")
             .bind(room)

@@ -99,7 +99,7 @@ async fn inline_reads_return_what_the_pool_returns() {
                 .single()
                 .expect("time");
             let fine = whole + chrono::Duration::nanoseconds(123_456_789);
-            charter::on_db!(&server.app.store.db, pool => {
+            crate::on_db!(&server.app.store.db, pool => {
                 sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
                     .bind(whole)
                     .bind(bob.id)
@@ -330,7 +330,7 @@ async fn a_value_stored_otherwise_is_read_through_the_pool() {
             let alice = server.user("Alice").await;
             // SQLite's own timestamp form (as `CURRENT_TIMESTAMP` or a hand
             // edit writes it): sqlx reads it, the inline decoder does not.
-            charter::on_db!(&server.app.store.db, pool => sqlx::query(
+            crate::on_db!(&server.app.store.db, pool => sqlx::query(
                 "UPDATE users SET created_at = '2026-12-01 10:00:00' WHERE id = $1")
                 .bind(alice.id)
                 .execute(pool)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Event, EventKind, Hub, latest_seq, since};
 use crate::db::Db;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// Events of one channel after a given seq, each once and in order: first
 /// those stored, then live ones, going back to the database whenever the

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::log::stored_latest;
 use super::{Event, LISTENER_APPLICATION_NAME, NOTIFY_CHANNEL};
 use crate::db::Db;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// Live fan-out of committed events to subscribers in this process. Cheap
 /// to clone; its background tasks stop when the last clone is dropped.

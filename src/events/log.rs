@@ -7,9 +7,9 @@ use sqlx::{PgConnection, SqliteConnection};
 use uuid::Uuid;
 
 use super::{Event, EventKind, MAX_PAGE, NOTIFY_CHANNEL, StoredEvent};
+use crate::db::on_db;
 use crate::db::{Db, now};
-use crate::on_db;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// `data` as an event's payload: what a domain module records of a change.
 pub fn payload(data: &impl serde::Serialize) -> Result<Value, sqlx::Error> {

@@ -75,7 +75,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 mod follower;
 mod hub;

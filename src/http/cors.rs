@@ -10,7 +10,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::runtime;
+use charter_runtime as runtime;
 
 /// What browsers may send and read, as the specs declare it.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -36,7 +36,7 @@ use tower::ServiceExt;
 
 pub use crate::config::ConnectionLimits as Settings;
 pub use crate::metrics::ListenerCounters as Counters;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 /// Connections the operator listener (metrics, probes) accepts at once.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -190,7 +190,7 @@ fn raw_problem_response(mut problem: Problem, extra_headers: &[(&str, &str)]) ->
          cache-control: no-store\r\nx-content-type-options: nosniff\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Error"),
-        crate::runtime::PROBLEM_JSON,
+        charter_runtime::PROBLEM_JSON,
         body.len()
     );
     for (name, value) in extra_headers {

@@ -28,7 +28,7 @@ use crate::api;
 use crate::app::App;
 use crate::auth::{CredentialKind, Principal, hex};
 use crate::principal_cache::SessionPrincipal;
-use crate::runtime::{self, Authenticator, Credential, Problem, RequestContext};
+use charter_runtime::{self as runtime, Authenticator, Credential, Problem, RequestContext};
 
 impl Authenticator for App {
     type Principal = Principal;

@@ -7,8 +7,8 @@ use crate::auth::Role;
 use crate::channels::{ChannelKey, ChannelRow, MemberKey, MemberRow};
 use crate::events::{Event, EventKind};
 use crate::messages::{MessageKey, MessageRow};
-use crate::runtime::Problem;
 use crate::users::UserRow;
+use charter_runtime::Problem;
 
 pub(super) fn me(row: &UserRow) -> Me {
     Me {

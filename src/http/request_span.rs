@@ -16,7 +16,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::app::App;
-use crate::runtime::{self, OperationInfo};
+use charter_runtime::{self as runtime, OperationInfo};
 
 /// `traceparent` / `tracestate` read from request headers.
 struct Headers<'a>(&'a HeaderMap);

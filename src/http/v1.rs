@@ -3,8 +3,8 @@
 use crate::api::v1::*;
 use crate::app::App;
 use crate::auth::Principal;
-use crate::runtime::{Problem, RequestContext};
 use crate::users::{self, UserRow};
+use charter_runtime::{Problem, RequestContext};
 
 fn user(row: &UserRow) -> User {
     User {

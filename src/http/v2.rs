@@ -10,8 +10,8 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::channels::{self, ChannelChanges};
 use crate::messages;
-use crate::runtime::{Problem, RequestContext, WebSocketUpgrade};
 use crate::{api_keys, users};
+use charter_runtime::{Problem, RequestContext, WebSocketUpgrade};
 
 const ME: &str = "me";
 const USER: &str = "user";

@@ -24,6 +24,18 @@ pub enum Backend {
     Postgres,
 }
 
+/// Runs `$body` with `$pool` bound to the test server's concrete pool, for
+/// checks that read the database behind the API's back.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            charter::db::Db::Sqlite { pool: $pool, .. } => $body,
+            charter::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// Runs an async test body once per available backend. With
 /// `config = |config| { ... }` before the body, that closure adjusts the
 /// server's [`charter::Config`] first.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::channels;
 use crate::events;
-use crate::runtime::Problem;
+use charter_runtime::Problem;
 
 mod sse;
 mod ws;

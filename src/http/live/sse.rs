@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::channels;
 use crate::events;
 use crate::http::models::event_document;
-use crate::runtime::{EventStream, Problem, SseEvent};
+use charter_runtime::{EventStream, Problem, SseEvent};
 
 /// The reconnection delay advertised to SSE clients (`retry:`).
 pub const SSE_RETRY: Duration = Duration::from_secs(2);

@@ -17,8 +17,8 @@ use crate::auth::{CredentialKind, Principal};
 use crate::channels;
 use crate::events::EventKind;
 use crate::http::models::{event_message, message as message_model};
-use crate::runtime::websocket::{CloseFrame, Message, WebSocket};
-use crate::runtime::{Problem, WebSocketAccept, WebSocketUpgrade};
+use charter_runtime::websocket::{CloseFrame, Message, WebSocket};
+use charter_runtime::{Problem, WebSocketAccept, WebSocketUpgrade};
 
 /// The subprotocol a WebSocket session speaks.
 pub const PROTOCOL: &str = "charter.v2";
