@@ -3,6 +3,7 @@
 //! them all; [`Settings::config`] validates them into one [`Config`].
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -52,13 +53,66 @@ pub enum Command {
         #[arg(long, value_parser = parse_full_name)]
         full_name: String,
     },
-    /// Print a bundled OpenAPI document (what /openapi/{version}.yaml serves).
+    /// Print a bundled OpenAPI document (what /openapi/{version}.yaml
+    /// serves), or govern the documents: diff, gate, changelog, bundle.
+    #[command(args_conflicts_with_subcommands = true)]
     Openapi {
+        #[command(subcommand)]
+        action: Option<OpenapiCommand>,
         #[arg(value_enum, default_value_t = ApiVersion::V2)]
         version: ApiVersion,
         #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
         format: SpecFormat,
     },
+}
+
+/// Contract governance over OpenAPI 3.0 documents.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum OpenapiCommand {
+    /// Compare two documents: every change, with its JSON path, its
+    /// severity for clients of OLD and what it means. Exit status 0 when
+    /// compatible, 1 when a change breaks clients of OLD, 2 when a
+    /// document cannot be read.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+    /// The release gate: each version in SPECS against its released
+    /// baseline (SPECS/released/vN.yaml). A version whose operations are
+    /// all deprecated is frozen (only descriptions and examples may
+    /// change); any other may not break its clients; info.version must
+    /// follow semver against the baseline; and no committed move of a
+    /// baseline may carry a break. Exit status 0, 1 (failed) or 2.
+    Gate {
+        #[arg(long, default_value = "openapi")]
+        specs: PathBuf,
+    },
+    /// Markdown of each version's changes since its released baseline,
+    /// grouped by operation and severity.
+    Changelog {
+        #[arg(long, default_value = "openapi")]
+        specs: PathBuf,
+        /// Only this version (`v2`).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Write the portal bundle into DIR: per version the self-contained
+    /// document (YAML and JSON), an offline HTML reference and the
+    /// changelog, with an index of the versions.
+    Bundle {
+        dir: PathBuf,
+        #[arg(long, default_value = "openapi")]
+        specs: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -561,8 +615,25 @@ mod tests {
         assert_eq!(
             cli.command,
             Some(Command::Openapi {
+                action: None,
                 version: ApiVersion::V1,
                 format: SpecFormat::Json
+            })
+        );
+        let cli = parse(&[
+            "openapi", "diff", "old.yaml", "new.yaml", "--format", "markdown",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cli.command,
+            Some(Command::Openapi {
+                action: Some(OpenapiCommand::Diff {
+                    old: PathBuf::from("old.yaml"),
+                    new: PathBuf::from("new.yaml"),
+                    format: ReportFormat::Markdown
+                }),
+                version: ApiVersion::V2,
+                format: SpecFormat::Yaml
             })
         );
         assert!(matches!(

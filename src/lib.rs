@@ -14,6 +14,7 @@ pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod events;

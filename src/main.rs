@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use charter::cli::{ApiVersion, Cli, Command, SpecFormat};
+use charter::cli::{ApiVersion, Cli, Command, OpenapiCommand, ReportFormat, SpecFormat};
 use charter::users::AdminBootstrap;
 use charter::{App, Config};
 use clap::Parser;
@@ -183,9 +183,19 @@ impl ShutdownSignals {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Openapi { version, format }) = &cli.command {
-        print!("{}", spec(*version, *format));
-        return ExitCode::SUCCESS;
+    if let Some(Command::Openapi {
+        action,
+        version,
+        format,
+    }) = &cli.command
+    {
+        return match action {
+            None => {
+                print!("{}", spec(*version, *format));
+                ExitCode::SUCCESS
+            }
+            Some(action) => openapi(action),
+        };
     }
     let config = match cli.settings.config() {
         Ok(config) => config,
@@ -216,6 +226,57 @@ async fn main() -> ExitCode {
             tracing::error!("{error:#}");
             eprintln!("charter: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `charter openapi diff|gate|changelog|bundle`: the report on standard
+/// output; exit status 0 (compatible, done), 1 (breaking, gate failed) or
+/// 2 (a document could not be read or a file written).
+fn openapi(action: &OpenapiCommand) -> ExitCode {
+    use charter::contract::{self, Outcome};
+    use charter_codegen::compat::Format;
+    let result = match action {
+        OpenapiCommand::Diff { old, new, format } => {
+            let format = match format {
+                ReportFormat::Text => Format::Text,
+                ReportFormat::Markdown => Format::Markdown,
+                ReportFormat::Json => Format::Json,
+            };
+            contract::diff(old, new, format)
+        }
+        OpenapiCommand::Gate { specs } => contract::gate(specs),
+        OpenapiCommand::Changelog { specs, version } => contract::versions(specs).and_then(|all| {
+            let chosen: Vec<_> = all
+                .iter()
+                .filter(|v| version.as_ref().is_none_or(|name| *name == v.name))
+                .collect();
+            if chosen.is_empty() {
+                return Err(contract::Unreadable(format!(
+                    "{}: no version {}",
+                    specs.display(),
+                    version.as_deref().unwrap_or_default()
+                )));
+            }
+            let logs: Result<Vec<String>, _> =
+                chosen.into_iter().map(contract::changelog).collect();
+            Ok((logs?.join("\n"), Outcome::Compatible))
+        }),
+        OpenapiCommand::Bundle { dir, specs } => {
+            contract::bundle::write(specs, dir).map(|written| (written, Outcome::Compatible))
+        }
+    };
+    match result {
+        Ok((report, outcome)) => {
+            print!("{report}");
+            match outcome {
+                Outcome::Compatible => ExitCode::SUCCESS,
+                Outcome::Breaking => ExitCode::from(1),
+            }
+        }
+        Err(error) => {
+            eprintln!("charter: {error}");
+            ExitCode::from(2)
         }
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // The command line: subcommands and settings.
     &["cli"],
+    // Contract governance over the documents (`charter openapi ...`).
+    &["contract"],
     // Transport: routers, the `Api` trait implementations, SSE and WebSocket.
     &["http"],
     // The application state, assembled from the settings.

@@ -11,6 +11,7 @@
 //! fault; the generator never panics on input.
 
 mod api;
+pub mod compat;
 mod json_schema;
 mod spec;
 mod types;
