@@ -97,7 +97,7 @@ pub async fn revoke<U: Clone>(
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-    principals.forget_all();
+    store.forget_principals(principals).await;
     if revoked == 0 {
         return Err(Problem::not_found(
             "You have no active API key with this id.",

@@ -1,6 +1,7 @@
 //! The application state shared by every request, and how it is built from
 //! configuration.
 
+use anyhow::Context;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,13 +132,15 @@ impl App {
         let passwords = Passwords::new(workers)?;
         let metrics = crate::metrics::Metrics::new()?;
         let posts = PostQueue::new(metrics.posts_per_commit());
+        let limits = RateLimits::new(&config.rate_limits, metrics.rate_limit_fallbacks())
+            .context("REDIS_URL (--redis-url) is not a Redis URL")?;
         let write_gates = WriteGates::new(config.database.lock_timeout);
         let app = App(Arc::new(Inner {
             store: Store::new(db, events, write_gates),
             tokens,
             passwords,
             cursors: Cursors::new(derive_key(&secret, b"charter cursor key")),
-            limits: RateLimits::new(&config.rate_limits),
+            limits,
             config: config.clone(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             live: LiveCounters::default(),
@@ -147,12 +150,25 @@ impl App {
             posts,
         }));
         app.forget_idle_clients_periodically();
+        app.forget_principals_when_announced();
         crate::health::watch(Arc::downgrade(&app.0), |inner| crate::health::Watched {
             db: &inner.store.db,
             health: &inner.health,
             acquire_seconds: inner.metrics.db_acquire(),
         });
         Ok(app)
+    }
+
+    /// Whenever an instance sharing the database announces an
+    /// invalidation (a revocation or role change there), the listener
+    /// forgets the cached principals and profiles as it receives it.
+    fn forget_principals_when_announced(&self) {
+        let weak = Arc::downgrade(&self.0);
+        self.store.events.on_invalidation(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.principals.forget_all();
+            }
+        });
     }
 
     /// Every minute, drops rate-limit state of clients that have been idle;

@@ -221,6 +221,32 @@ pub struct Settings {
     )]
     pub trusted_proxies: Vec<Network>,
 
+    /// Redis (`redis://host:port[/db]`) holding the rate-limit allowances of
+    /// every instance, so N instances together admit what one would. Unset:
+    /// each instance keeps its own.
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Longest wait for Redis before a request is judged by this instance's
+    /// own limiter instead (e.g. `50ms`).
+    #[arg(
+        long,
+        env = "CHARTER_REDIS_TIMEOUT",
+        global = true,
+        default_value = "100ms",
+        value_parser = parse_duration
+    )]
+    pub redis_timeout: Duration,
+
+    /// Prefix of Charter's Redis keys, for deployments sharing a server.
+    #[arg(
+        long,
+        env = "CHARTER_REDIS_PREFIX",
+        global = true,
+        default_value = "charter"
+    )]
+    pub redis_prefix: String,
+
     /// Origins allowed to call the API from a browser, comma-separated
     /// (e.g. https://app.example.com); none by default.
     #[arg(long, env = "CHARTER_CORS_ORIGINS", global = true, value_delimiter = ',', value_parser = parse_origin)]
@@ -238,6 +264,14 @@ pub struct Settings {
     /// may take to finish before the process exits anyway.
     #[arg(long, env = "CHARTER_DRAIN_TIMEOUT", global = true, default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long to go on serving, not ready and with
+    /// `Connection: close` on every response, before the drain: a load
+    /// balancer's health check then takes the instance out while nothing
+    /// is refused. Set it above the check's interval times its fall count
+    /// (e.g. `2s`); `0` drains at once.
+    #[arg(long, env = "CHARTER_SHUTDOWN_DELAY", global = true, default_value = "0", value_parser = parse_delay)]
+    pub shutdown_delay: Duration,
 
     /// Live events per channel a subscriber may fall behind before it must
     /// resume from the database.
@@ -349,6 +383,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(millis))
 }
 
+/// A duration that may be zero (`0`, `2s`, `500ms`).
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        Ok(Duration::ZERO)
+    } else {
+        parse_duration(text)
+    }
+}
+
 fn positive(text: &str) -> Result<usize, String> {
     text.parse()
         .ok()
@@ -422,6 +465,15 @@ impl Settings {
         rate_limits.auth = self.rate_limit_auth;
         rate_limits.principal = self.rate_limit_principal;
         rate_limits.trusted_proxies = self.trusted_proxies.clone();
+        rate_limits.shared = self
+            .redis_url
+            .as_ref()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| crate::ratelimit::Shared {
+                url: url.clone(),
+                timeout: self.redis_timeout,
+                prefix: self.redis_prefix.clone(),
+            });
         let mut live = defaults.live.clone();
         live.sse_keep_alive = self.sse_keep_alive;
         live.ws_ping_interval = self.ws_ping_interval;
@@ -448,6 +500,7 @@ impl Settings {
                 .map_err(|_| anyhow::anyhow!("CHARTER_MAX_BODY_BYTES is too large"))?,
             request_timeout: self.request_timeout,
             drain_timeout: self.drain_timeout,
+            shutdown_delay: self.shutdown_delay,
             event_buffer: self.event_buffer,
             live,
             database: crate::db::Settings {

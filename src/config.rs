@@ -34,6 +34,9 @@ pub struct Config {
     /// How long requests and live sessions may take to finish after a
     /// shutdown signal.
     pub drain_timeout: Duration,
+    /// How long to keep serving, not ready, after a shutdown signal and
+    /// before the drain (for a load balancer to notice).
+    pub shutdown_delay: Duration,
     /// Live events per channel a subscriber may fall behind before it is
     /// told it lagged (and must resume from the database).
     pub event_buffer: usize,
@@ -64,6 +67,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("drain_timeout", &self.drain_timeout)
+            .field("shutdown_delay", &self.shutdown_delay)
             .field("event_buffer", &self.event_buffer)
             .field("live", &self.live)
             .field("database", &self.database)
@@ -111,6 +115,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            shutdown_delay: Duration::ZERO,
             event_buffer: crate::events::DEFAULT_BUFFER,
             live: LiveSettings::default(),
             database: crate::db::Settings::default(),

@@ -131,12 +131,23 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
             });
         }
     }
+    app.health.start_draining();
+    if !config.shutdown_delay.is_zero() {
+        tracing::info!(
+            shutdown_delay = ?config.shutdown_delay,
+            "shutting down: not ready, still serving (each connection closes after its next response) until the delay ends"
+        );
+        // A second signal skips the rest of the delay.
+        tokio::select! {
+            () = tokio::time::sleep(config.shutdown_delay) => {}
+            () = signals.recv() => {}
+        }
+    }
     let deadline = tokio::time::Instant::now() + config.drain_timeout;
     tracing::info!(
         drain_timeout = ?config.drain_timeout,
         "shutting down: not ready, no new connections; finishing requests in flight and closing live sessions"
     );
-    app.health.start_draining();
     app.shutdown.cancel();
     if tokio::time::timeout_at(deadline, &mut server)
         .await

@@ -22,6 +22,7 @@ pub struct Metrics {
     in_flight: IntGauge,
     rate_limited: IntCounterVec,
     auth_failures: IntCounterVec,
+    rate_limit_fallbacks: IntCounter,
     db_unavailable: IntCounter,
     db_acquire: Histogram,
     db_up: IntGauge,
@@ -84,6 +85,11 @@ impl Metrics {
             ),
             &["operation_id", "credential"],
         )?;
+        let rate_limit_fallbacks = IntCounter::new(
+            "rate_limit_local_fallbacks_total",
+            "Requests judged by this instance's own rate limiter because the shared store (Redis) did not answer in time.",
+        )?;
+        registry.register(Box::new(rate_limit_fallbacks.clone()))?;
         let db_unavailable = IntCounter::new(
             "db_unavailable_total",
             "Requests answered 503 at once because the database was unreachable.",
@@ -176,6 +182,7 @@ impl Metrics {
             in_flight,
             rate_limited,
             auth_failures,
+            rate_limit_fallbacks,
             db_unavailable,
             db_acquire,
             db_up,
@@ -233,6 +240,11 @@ impl Metrics {
 
     /// Records how many messages one group commit stored.
     /// The histogram of posts per group commit, for the messages module.
+    /// Counts requests judged locally while Redis does not answer.
+    pub fn rate_limit_fallbacks(&self) -> IntCounter {
+        self.rate_limit_fallbacks.clone()
+    }
+
     pub fn posts_per_commit(&self) -> prometheus::Histogram {
         self.posts_per_commit.clone()
     }

@@ -6,12 +6,14 @@
 //! - on the instance that revokes (logout, password change, reuse of a
 //!   rotated refresh token, account deletion, API-key revocation, a role
 //!   change), the change calls [`PrincipalCache::forget_all`] once it has
-//!   committed, so the very next request is checked against the database;
-//! - on every other instance sharing the database (and for changes made by
-//!   another process, such as `charter create-admin`), an entry is trusted
-//!   for at most [`TRUST_FOR`] after the query that filled it began, so the
-//!   change takes effect there within that time. No cross-instance message
-//!   is needed, so there is no channel whose loss could extend it.
+//!   committed (`Store::forget_principals`), so the very next request is
+//!   checked against the database;
+//! - every other instance sharing the database is told to forget too (a
+//!   PostgreSQL `NOTIFY`, sent before the revoking request answers), and
+//!   whatever that message misses (a listener reconnecting, a change made
+//!   by another process such as `charter create-admin`) an entry is
+//!   trusted for at most [`TRUST_FOR`] after the query that filled it
+//!   began, so a change takes effect everywhere within that time.
 //!
 //! Profiles (`U`, the users module's row) follow the same rule: a change to
 //! an account calls `forget_all` after its commit, so this instance serves

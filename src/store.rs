@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::on_db;
 use crate::events::{self, EventKind, Hub, Publisher};
+use crate::principal_cache::PrincipalCache;
 use crate::write_gate::{WriteGates, WriteTurn};
 use charter_runtime::Problem;
 
@@ -32,6 +33,16 @@ impl Store {
             events,
             write_gates: Arc::new(write_gates),
         }
+    }
+
+    /// After a change that ends trust in cached principals or profiles
+    /// (a revocation, a role or profile change) has committed: this
+    /// instance forgets them at once, and every other instance sharing the
+    /// database is told to before this returns (see
+    /// [`Hub::announce_invalidation`]).
+    pub async fn forget_principals<A: Clone, U: Clone>(&self, principals: &PrincipalCache<A, U>) {
+        principals.forget_all();
+        self.events.announce_invalidation().await;
     }
 
     /// Starts a write to one channel: waits for its turn among the channel's

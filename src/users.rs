@@ -302,7 +302,7 @@ pub async fn update_full_name<A: Clone>(
         .await)?;
     if row.is_some() {
         // Cached profiles show the new name from the next request on.
-        principals.forget_all();
+        store.forget_principals(principals).await;
     }
     match row {
         None if expected_version.is_none() => Err(no_such_user()),
@@ -349,7 +349,7 @@ pub async fn change_password<A: Clone>(
         tx.commit().await
     }.await)?;
     // The sessions just ended are not trusted from cache any more.
-    principals.forget_all();
+    store.forget_principals(principals).await;
     Ok(())
 }
 
@@ -461,7 +461,7 @@ pub async fn refresh<A: Clone>(
     }.await)?;
     if outcome == Err(true) {
         // A reused token revoked its whole family.
-        principals.forget_all();
+        store.forget_principals(principals).await;
     }
     match outcome {
         Ok((user, session_id)) => Ok(Session {
@@ -500,7 +500,7 @@ pub async fn logout<A: Clone>(
         .execute(pool)
         .await
         .map(|_| ()))?;
-    principals.forget_all();
+    store.forget_principals(principals).await;
     Ok(())
 }
 
@@ -543,7 +543,7 @@ where
         .fetch_optional(pool)
         .await)?;
     if let Some(row) = promoted {
-        principals.forget_all();
+        store.forget_principals(principals).await;
         return Ok(AdminBootstrap::Promoted(row));
     }
     let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
@@ -671,7 +671,7 @@ pub async fn delete<A: Clone>(
         Ok::<_, sqlx::Error>(Some(recorded))
     }.await)?;
     // The account's sessions and keys are gone with it.
-    principals.forget_all();
+    store.forget_principals(principals).await;
     let found = recorded.is_some();
     publisher.publish(recorded.into_iter().flatten());
     Ok(found)

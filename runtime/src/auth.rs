@@ -46,15 +46,22 @@ impl std::fmt::Debug for Credential<'_> {
 /// Supplied by the server: admits requests and turns a credential into the
 /// principal the operation receives. The generated router calls it in a fixed
 /// order (admit the request, authenticate, admit the principal) and stays
-/// free of any token format or limiting policy.
+/// free of any token format or limiting policy. The admission hooks are
+/// asynchronous so that a limit may be kept somewhere shared.
 pub trait Authenticator: Clone + Send + Sync + 'static {
     type Principal: Send + Sync + 'static;
 
     /// Called first, before anything else is read: per-client limits.
-    /// Headers for the response go through [`RequestContext::add_response_header`].
-    fn admit_request(&self, ctx: &RequestContext, parts: &Parts) -> Result<(), Problem> {
+    /// Headers for the response go through [`RequestContext::add_response_header`];
+    /// [`credential_in`] tells whether authentication (and then
+    /// [`Authenticator::admit_principal`]) follows.
+    fn admit_request(
+        &self,
+        ctx: &RequestContext,
+        parts: &Parts,
+    ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, parts);
-        Ok(())
+        async { Ok(()) }
     }
 
     /// Called once the caller is authenticated: per-principal limits.
@@ -62,9 +69,9 @@ pub trait Authenticator: Clone + Send + Sync + 'static {
         &self,
         ctx: &RequestContext,
         principal: &Self::Principal,
-    ) -> Result<(), Problem> {
+    ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, principal);
-        Ok(())
+        async { Ok(()) }
     }
 
     fn authenticate(
@@ -107,11 +114,12 @@ fn find_credential<'a>(
     None
 }
 
-fn present_credential<'a>(
-    ctx: &RequestContext,
-    headers: &'a HeaderMap,
-    schemes: &'static [SecurityScheme],
-) -> Option<Credential<'a>> {
+/// The credential the request carries for its operation, found as the
+/// router finds it: the first of the operation's security alternatives
+/// whose scheme's header is present. `None` when the router will not
+/// authenticate the request.
+pub fn credential_in<'a>(ctx: &RequestContext, headers: &'a HeaderMap) -> Option<Credential<'a>> {
+    let schemes = ctx.operation.schemes;
     ctx.operation
         .security
         .iter()
@@ -125,7 +133,8 @@ pub async fn require_auth<A: Authenticator>(
     headers: &HeaderMap,
     schemes: &'static [SecurityScheme],
 ) -> Result<A::Principal, Problem> {
-    match present_credential(ctx, headers, schemes) {
+    let _ = schemes;
+    match credential_in(ctx, headers) {
         Some(credential) => api.authenticate(ctx, credential).await,
         None => Err(Problem::unauthorized(
             "This operation requires credentials that the request does not carry.",
@@ -140,7 +149,8 @@ pub async fn optional_auth<A: Authenticator>(
     headers: &HeaderMap,
     schemes: &'static [SecurityScheme],
 ) -> Result<Option<A::Principal>, Problem> {
-    match present_credential(ctx, headers, schemes) {
+    let _ = schemes;
+    match credential_in(ctx, headers) {
         Some(credential) => api.authenticate(ctx, credential).await.map(Some),
         None => Ok(None),
     }

@@ -4,7 +4,7 @@
 use std::sync::{Mutex, OnceLock};
 
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{Extensions, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::{OperationInfo, Problem};
@@ -19,6 +19,8 @@ pub struct RequestContext {
     response_headers: Mutex<Vec<(HeaderName, HeaderValue)>>,
     /// Whether `response_headers` holds anything (skips the lock when not).
     has_response_headers: std::sync::atomic::AtomicBool,
+    /// What the server's hooks hand each other during the request.
+    extensions: Mutex<Extensions>,
 }
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -32,7 +34,20 @@ impl RequestContext {
             generated_id: OnceLock::new(),
             response_headers: Mutex::new(Vec::new()),
             has_response_headers: std::sync::atomic::AtomicBool::new(false),
+            extensions: Mutex::new(Extensions::new()),
         }
+    }
+
+    /// Keeps a value for a later hook of the same request (one per type).
+    pub fn set_extension<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        if let Ok(mut extensions) = self.extensions.lock() {
+            extensions.insert(value);
+        }
+    }
+
+    /// Takes back a value an earlier hook kept.
+    pub fn take_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.extensions.lock().ok()?.remove::<T>()
     }
 
     /// Adds a header to the response, whatever it turns out to be.

@@ -21,7 +21,8 @@ mod schema;
 pub mod websocket;
 
 pub use auth::{
-    Authenticator, Credential, SchemeKind, SecurityScheme, optional_auth, require_auth,
+    Authenticator, Credential, SchemeKind, SecurityScheme, credential_in, optional_auth,
+    require_auth,
 };
 pub use body::{BODY_LIMIT, BodyLimit, json_body, optional_json_body};
 pub use context::{REQUEST_ID, RequestContext};

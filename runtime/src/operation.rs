@@ -14,6 +14,8 @@ pub struct OperationInfo {
     /// Alternatives of security scheme names; an empty alternative means
     /// "anonymous allowed", an empty list means a public operation.
     pub security: &'static [&'static [&'static str]],
+    /// The security schemes of its version, which `security` names.
+    pub schemes: &'static [crate::SecurityScheme],
     /// The rate-limit class (`x-rate-limit`; `default` when the spec names none).
     pub rate_limit: &'static str,
     /// Media types of its success responses (`application/json`,

@@ -25,8 +25,44 @@ mod edge_schemas {
 #[derive(Clone)]
 struct Fake;
 
+/// What `admit_request` hands `admit_principal`: whether it saw a
+/// credential the router would authenticate.
+#[derive(Clone)]
+struct SawCredential(bool);
+
 impl Authenticator for Fake {
     type Principal = String;
+
+    async fn admit_request(
+        &self,
+        ctx: &RequestContext,
+        parts: &axum::http::request::Parts,
+    ) -> Result<(), Problem> {
+        let seen = charter_runtime::credential_in(ctx, &parts.headers).is_some();
+        ctx.set_extension(SawCredential(seen));
+        let value = if seen { "credential" } else { "none" };
+        ctx.add_response_header(
+            axum::http::HeaderName::from_static("x-admitted"),
+            axum::http::HeaderValue::from_static(value),
+        );
+        Ok(())
+    }
+
+    async fn admit_principal(
+        &self,
+        ctx: &RequestContext,
+        principal: &String,
+    ) -> Result<(), Problem> {
+        let handed = ctx.take_extension::<SawCredential>().is_some_and(|s| s.0);
+        if principal == "limited-user" {
+            return Err(Problem::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"));
+        }
+        ctx.add_response_header(
+            axum::http::HeaderName::from_static("x-admitted-principal"),
+            axum::http::HeaderValue::from_static(if handed { "after-credential" } else { "lost" }),
+        );
+        Ok(())
+    }
 
     async fn authenticate(
         &self,
@@ -36,6 +72,9 @@ impl Authenticator for Fake {
         match credential {
             Credential::Bearer { token: "good", .. } => Ok("bearer-user".to_owned()),
             Credential::ApiKey { key: "key", scheme } => Ok(format!("{scheme}-user")),
+            Credential::Bearer {
+                token: "limited", ..
+            } => Ok("limited-user".to_owned()),
             _ => Err(Problem::unauthorized("bad credential")),
         }
     }
@@ -335,6 +374,60 @@ async fn optional_bodies_optional_auth_and_several_success_codes() {
     );
     assert_eq!(put_part.rate_limit, "write");
     assert_eq!(edge_parameters::OPERATIONS[0].rate_limit, "default");
+}
+
+#[tokio::test]
+async fn admission_hooks_run_in_order_and_hand_each_other_what_they_learnt() {
+    let router = edge_parameters::router(Fake);
+    let part = |token: Option<&str>| {
+        let request = get("/items/1/parts/a?ratio=0").header("x-trace", TRACE);
+        match token {
+            Some(token) => request.header("authorization", format!("Bearer {token}")),
+            None => request,
+        }
+        .body(Body::empty())
+        .expect("request")
+    };
+    let (status, headers, _) = call(&router, part(Some("good"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-admitted"], "credential");
+    assert_eq!(headers["x-admitted-principal"], "after-credential");
+
+    // No credential: admitted, then refused; no principal to admit.
+    let (status, headers, _) = call(&router, part(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["x-admitted"], "none");
+    assert!(headers.get("x-admitted-principal").is_none());
+
+    // A credential of a scheme the operation does not take is not one.
+    let (status, headers, _) = call(
+        &router,
+        get("/items/1/parts/a?ratio=0")
+            .header("x-trace", TRACE)
+            .header("x-api-key", "key")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["x-admitted"], "none");
+
+    // A principal refused by its admission never reaches the operation.
+    let (status, headers, _) = call(&router, part(Some("limited"))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["x-admitted"], "credential");
+
+    // Optional authentication without a credential: no principal hook.
+    let (status, headers, _) = call(
+        &router,
+        put("/items/1/parts/a")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(headers["x-admitted"], "none");
+    assert!(headers.get("x-admitted-principal").is_none());
 }
 
 #[tokio::test]

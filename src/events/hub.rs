@@ -12,7 +12,7 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use uuid::Uuid;
 
 use super::log::stored_latest;
-use super::{Event, LISTENER_APPLICATION_NAME, NOTIFY_CHANNEL};
+use super::{Event, INVALIDATE_CHANNEL, LISTENER_APPLICATION_NAME, NOTIFY_CHANNEL};
 use crate::db::Db;
 use charter_runtime::Problem;
 
@@ -38,6 +38,11 @@ struct Shared {
     /// every subscribed channel must be read from the database.
     resync: AtomicBool,
     wake: Notify,
+    /// Counts the invalidations announced by any instance (and the
+    /// listener's reconnections, which may have missed some).
+    invalidations: watch::Sender<u64>,
+    /// Run by the listener itself on each invalidation, before it reads on.
+    on_invalidation: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// A channel with subscribers in this process.
@@ -61,6 +66,8 @@ const POKE_QUEUE: usize = 4096;
 const POKE_BATCH: usize = 512;
 /// Events read from the database at a time while catching up.
 const LOAD_PAGE: usize = 500;
+/// Longest an announcing instance waits for its invalidation to come back.
+const ECHO_WAIT: Duration = Duration::from_millis(250);
 
 impl Hub {
     /// The database the hub reads missed events from.
@@ -77,6 +84,8 @@ impl Hub {
             channels: Mutex::new(HashMap::new()),
             resync: AtomicBool::new(false),
             wake: Notify::new(),
+            invalidations: watch::channel(0).0,
+            on_invalidation: std::sync::OnceLock::new(),
         });
         let (pokes, queue) = mpsc::channel(POKE_QUEUE);
         let (shutdown, stopped) = watch::channel(());
@@ -103,6 +112,45 @@ impl Hub {
                 pokes,
                 _shutdown: shutdown,
             }),
+        }
+    }
+
+    /// Sets what to do when an instance sharing the database (this one
+    /// included) announces that cached principals and profiles may be
+    /// stale, and when the listener reconnects (it may have missed such
+    /// an announcement). Run on the listener's task as the notification
+    /// arrives; set once.
+    pub fn on_invalidation(&self, handler: impl Fn() + Send + Sync + 'static) {
+        let _ = self.handle.shared.on_invalidation.set(Box::new(handler));
+    }
+
+    /// Tells every instance sharing the database (this one included) that
+    /// cached principals and profiles may be stale: a PostgreSQL `NOTIFY`,
+    /// after which this waits (up to [`ECHO_WAIT`]) for its own listener to
+    /// receive it back, by which time the database has sent it to every
+    /// listener. Nothing with SQLite, which one process serves. A failure
+    /// is logged, not returned: what it announces has committed, and
+    /// caches expire soon anyway.
+    pub async fn announce_invalidation(&self) {
+        let Db::Postgres(pool) = &self.handle.shared.db else {
+            return;
+        };
+        let mut seen = self.handle.shared.invalidations.subscribe();
+        let before = *seen.borrow_and_update();
+        let sent = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(INVALIDATE_CHANNEL)
+            .execute(pool)
+            .await;
+        match sent {
+            Ok(_) => {
+                let echoed = seen.wait_for(|count| *count > before);
+                if tokio::time::timeout(ECHO_WAIT, echoed).await.is_err() {
+                    tracing::debug!("an invalidation was not echoed back in time");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not announce an invalidation to other instances");
+            }
         }
     }
 
@@ -208,6 +256,15 @@ impl Drop for Publisher {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Entry>> {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An invalidation arrived (or may have been missed): handle it here
+    /// and now, then count it.
+    fn invalidated(&self) {
+        if let Some(handler) = self.on_invalidation.get() {
+            handler();
+        }
+        self.invalidations.send_modify(|count| *count += 1);
     }
 
     fn request_resync(&self) {
@@ -346,7 +403,8 @@ async fn dispatch(shared: Arc<Shared>, mut queue: mpsc::Receiver<Poke>) {
 
 /// The PostgreSQL listener: `LISTEN charter_events`, turning notifications
 /// into pokes; after (re)connecting, asks for a resync so events committed
-/// while it was not listening are delivered too.
+/// while it was not listening are delivered too. It also listens for
+/// invalidations (`charter_invalidate`).
 async fn listen(
     shared: Arc<Shared>,
     pokes: mpsc::WeakSender<Poke>,
@@ -377,19 +435,27 @@ async fn listen(
             }
         };
         listener.eager_reconnect(false);
-        if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
+        if let Err(error) = listener
+            .listen_all([NOTIFY_CHANNEL, INVALIDATE_CHANNEL])
+            .await
+        {
             tracing::warn!(%error, "event listener cannot LISTEN; retrying");
             continue;
         }
         backoff = MIN_BACKOFF;
         tracing::debug!("event listener connected");
         shared.request_resync();
+        // Announcements made while it was not listening are lost.
+        shared.invalidated();
         loop {
             let received = tokio::select! {
                 _ = stopped.changed() => return,
                 received = listener.try_recv() => received,
             };
             match received {
+                Ok(Some(notification)) if notification.channel() == INVALIDATE_CHANNEL => {
+                    shared.invalidated();
+                }
                 Ok(Some(notification)) => {
                     let Some(poke) = parse_notification(notification.payload()) else {
                         tracing::warn!(

@@ -89,6 +89,10 @@ pub use log::{latest_seq, payload, since};
 /// The PostgreSQL notification channel events are announced on.
 pub const NOTIFY_CHANNEL: &str = "charter_events";
 
+/// The PostgreSQL notification channel of invalidations: cached principals
+/// and profiles may be stale on every instance.
+pub const INVALIDATE_CHANNEL: &str = "charter_invalidate";
+
 /// The `application_name` of the listener's connection (visible in
 /// `pg_stat_activity`).
 pub const LISTENER_APPLICATION_NAME: &str = "charter-events-listener";

@@ -33,20 +33,54 @@ use charter_runtime::{self as runtime, Authenticator, Credential, Problem, Reque
 impl Authenticator for App {
     type Principal = Principal;
 
-    fn admit_request(&self, ctx: &RequestContext, parts: &Parts) -> Result<(), Problem> {
-        self.limits.admit_address(ctx, parts)
+    async fn admit_request(&self, ctx: &RequestContext, parts: &Parts) -> Result<(), Problem> {
+        let address = self.limits.client_address(parts);
+        // Shared limits cost a round trip each: when a principal's check
+        // follows, the address is checked with it (or, if authentication
+        // fails, on its own then), so a request makes one trip at most.
+        if self.limits.is_shared() && runtime::credential_in(ctx, &parts.headers).is_some() {
+            ctx.set_extension(AddressToAdmit(address));
+            return Ok(());
+        }
+        self.limits.admit(ctx, Some(address), None).await
     }
 
-    fn admit_principal(&self, ctx: &RequestContext, principal: &Principal) -> Result<(), Problem> {
+    async fn admit_principal(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+    ) -> Result<(), Problem> {
         // API keys and users have separate allowances.
         let key = match &principal.via {
             CredentialKind::ApiKey { key_id, .. } => *key_id,
             CredentialKind::AccessToken { .. } => principal.user_id,
         };
-        self.limits.admit_principal(ctx, key)
+        let address = ctx.take_extension::<AddressToAdmit>().map(|a| a.0);
+        self.limits.admit(ctx, address, Some(key)).await
     }
 
     async fn authenticate(
+        &self,
+        ctx: &RequestContext,
+        credential: Credential<'_>,
+    ) -> Result<Principal, Problem> {
+        let authenticated = self.authenticate_credential(ctx, credential).await;
+        if authenticated.is_err()
+            && let Some(AddressToAdmit(address)) = ctx.take_extension()
+        {
+            // A refused credential still counts against its address.
+            self.limits.admit(ctx, Some(address), None).await?;
+        }
+        authenticated
+    }
+}
+
+/// A client address whose check waits for the principal's (shared limits).
+#[derive(Clone, Copy)]
+struct AddressToAdmit(std::net::IpAddr);
+
+impl App {
+    async fn authenticate_credential(
         &self,
         ctx: &RequestContext,
         credential: Credential<'_>,
@@ -162,7 +196,11 @@ pub fn router(app: App) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
-        .layer(axum::middleware::from_fn(edge));
+        .layer(axum::middleware::from_fn(edge))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            close_when_draining,
+        ));
     if let Some(cors) = cors::layer(&config.cors_origins, &[api::V1_JSON, api::V2_JSON]) {
         router = router.layer(cors);
     }
@@ -254,6 +292,18 @@ async fn edge(request: Request, next: Next) -> Response {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), HeaderValue::from_static(value));
         }
+    }
+    response
+}
+
+/// Once shutting down, every response closes its connection, so a load
+/// balancer (or a client) opens its next one to an instance that stays.
+async fn close_when_draining(State(app): State<App>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if app.health.is_draining() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }

@@ -9,6 +9,7 @@
 
 pub mod probe;
 pub mod process;
+pub mod redis;
 
 use std::time::Duration;
 

@@ -71,6 +71,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -83,6 +84,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[&[], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "write",
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"write\"")],
@@ -95,6 +97,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["text/event-stream"],
         extensions: &[],
@@ -107,6 +110,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &[],
         deprecated: true,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -526,7 +530,7 @@ async fn handle_get_part<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[0], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -540,7 +544,7 @@ async fn handle_get_part<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -571,7 +575,7 @@ async fn handle_put_part<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[1], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::optional_auth(
@@ -585,7 +589,9 @@ async fn handle_put_part<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Some(Err(problem)) = auth.as_ref().map(|p| api.admit_principal(&ctx, p)) {
+    if let Some(principal) = auth.as_ref()
+        && let Err(problem) = api.admit_principal(&ctx, principal).await
+    {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -619,7 +625,7 @@ async fn handle_stream_item_events<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[2], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -633,7 +639,7 @@ async fn handle_stream_item_events<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -657,7 +663,7 @@ async fn handle_ping<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[3], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     match api.ping(&ctx).await {

@@ -263,6 +263,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &[],
         deprecated: false,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -326,7 +327,7 @@ async fn handle_create_shape<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[0], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();

@@ -108,6 +108,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "auth",
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
@@ -120,6 +121,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -132,6 +134,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: true,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "auth",
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
@@ -144,6 +147,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -156,6 +160,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: true,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -472,7 +477,7 @@ async fn handle_create_user<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[0], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -499,7 +504,7 @@ async fn handle_list_users<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[1], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -513,7 +518,7 @@ async fn handle_list_users<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -536,7 +541,7 @@ async fn handle_login<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[2], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -563,7 +568,7 @@ async fn handle_get_user<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[3], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -577,7 +582,7 @@ async fn handle_get_user<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -600,7 +605,7 @@ async fn handle_get_me<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[4], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -614,7 +619,7 @@ async fn handle_get_me<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     match api.get_me(&ctx, auth).await {

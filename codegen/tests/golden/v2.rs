@@ -1364,6 +1364,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "auth",
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
@@ -1376,6 +1377,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "auth",
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
@@ -1388,6 +1390,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "auth",
         produces: &["application/json"],
         extensions: &[("x-rate-limit", "\"auth\"")],
@@ -1400,6 +1403,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["auth"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1412,6 +1416,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["me"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1424,6 +1429,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["me"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1436,6 +1442,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["me"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1448,6 +1455,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1460,6 +1468,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1472,6 +1481,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["users"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1484,6 +1494,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["api-keys"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1496,6 +1507,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["api-keys"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1508,6 +1520,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["api-keys"],
         deprecated: false,
         security: &[&["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1520,6 +1533,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1532,6 +1546,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1544,6 +1559,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1556,6 +1572,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1568,6 +1585,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1580,6 +1598,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1592,6 +1611,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["channels"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1604,6 +1624,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["messages"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1616,6 +1637,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["messages"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["application/json"],
         extensions: &[],
@@ -1628,6 +1650,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["messages"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[],
@@ -1640,6 +1663,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["events"],
         deprecated: false,
         security: &[&["bearerAuth"], &["apiKeyAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &["text/event-stream"],
         extensions: &[],
@@ -1652,6 +1676,7 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         tags: &["events"],
         deprecated: false,
         security: &[&[], &["bearerAuth"]],
+        schemes: SECURITY_SCHEMES,
         rate_limit: "default",
         produces: &[],
         extensions: &[("x-dropshot-websocket", "{}")],
@@ -3512,7 +3537,7 @@ async fn handle_register<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[0], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3539,7 +3564,7 @@ async fn handle_login<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[1], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3566,7 +3591,7 @@ async fn handle_refresh_token<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[2], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3593,7 +3618,7 @@ async fn handle_logout<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[3], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3607,7 +3632,7 @@ async fn handle_logout<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3634,7 +3659,7 @@ async fn handle_get_me<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[4], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3648,7 +3673,7 @@ async fn handle_get_me<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     match api.get_me(&ctx, auth).await {
@@ -3663,7 +3688,7 @@ async fn handle_update_me<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[5], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3677,7 +3702,7 @@ async fn handle_update_me<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3705,7 +3730,7 @@ async fn handle_change_password<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[6], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3719,7 +3744,7 @@ async fn handle_change_password<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3746,7 +3771,7 @@ async fn handle_list_users<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[7], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3760,7 +3785,7 @@ async fn handle_list_users<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3783,7 +3808,7 @@ async fn handle_get_user<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[8], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3797,7 +3822,7 @@ async fn handle_get_user<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3821,7 +3846,7 @@ async fn handle_delete_user<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[9], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3835,7 +3860,7 @@ async fn handle_delete_user<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3858,7 +3883,7 @@ async fn handle_create_api_key<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[10], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3872,7 +3897,7 @@ async fn handle_create_api_key<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3899,7 +3924,7 @@ async fn handle_list_api_keys<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[11], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3913,7 +3938,7 @@ async fn handle_list_api_keys<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     match api.list_api_keys(&ctx, auth).await {
@@ -3928,7 +3953,7 @@ async fn handle_revoke_api_key<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[12], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3942,7 +3967,7 @@ async fn handle_revoke_api_key<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -3965,7 +3990,7 @@ async fn handle_create_channel<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[13], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -3979,7 +4004,7 @@ async fn handle_create_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4006,7 +4031,7 @@ async fn handle_list_channels<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[14], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4020,7 +4045,7 @@ async fn handle_list_channels<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4043,7 +4068,7 @@ async fn handle_get_channel<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[15], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4057,7 +4082,7 @@ async fn handle_get_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4081,7 +4106,7 @@ async fn handle_update_channel<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[16], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4095,7 +4120,7 @@ async fn handle_update_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4127,7 +4152,7 @@ async fn handle_delete_channel<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[17], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4141,7 +4166,7 @@ async fn handle_delete_channel<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4165,7 +4190,7 @@ async fn handle_add_channel_member<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[18], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4179,7 +4204,7 @@ async fn handle_add_channel_member<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4205,7 +4230,7 @@ async fn handle_remove_channel_member<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[19], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4219,7 +4244,7 @@ async fn handle_remove_channel_member<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4245,7 +4270,7 @@ async fn handle_create_message<A: Api>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[20], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4259,7 +4284,7 @@ async fn handle_create_message<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4291,7 +4316,7 @@ async fn handle_list_messages<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[21], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4305,7 +4330,7 @@ async fn handle_list_messages<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4332,7 +4357,7 @@ async fn handle_delete_message<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[22], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4346,7 +4371,7 @@ async fn handle_delete_message<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4372,7 +4397,7 @@ async fn handle_stream_channel_events<A: Api>(
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[23], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::require_auth(
@@ -4386,7 +4411,7 @@ async fn handle_stream_channel_events<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Err(problem) = api.admit_principal(&ctx, &auth) {
+    if let Err(problem) = api.admit_principal(&ctx, &auth).await {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();
@@ -4410,7 +4435,7 @@ async fn handle_connect_web_socket<A: Api>(
 ) -> axum::response::Response {
     let (mut parts, _body) = request.into_parts();
     let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[24], &parts);
-    if let Err(problem) = api.admit_request(&ctx, &parts) {
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
     let auth = match ::charter_runtime::optional_auth(
@@ -4424,7 +4449,9 @@ async fn handle_connect_web_socket<A: Api>(
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
-    if let Some(Err(problem)) = auth.as_ref().map(|p| api.admit_principal(&ctx, p)) {
+    if let Some(principal) = auth.as_ref()
+        && let Err(problem) = api.admit_principal(&ctx, principal).await
+    {
         return ctx.problem(problem);
     }
     let mut violations = Vec::new();

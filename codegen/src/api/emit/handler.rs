@@ -95,7 +95,7 @@ pub(super) fn emit(
         ) -> axum::response::Response {
             let (#parts_binding, #body_binding) = request.into_parts();
             let ctx = #rt::RequestContext::new(&OPERATIONS[#index_lit], &parts);
-            if let Err(problem) = api.admit_request(&ctx, &parts) {
+            if let Err(problem) = api.admit_request(&ctx, &parts).await {
                 return ctx.problem(problem);
             }
             #auth_step
@@ -125,7 +125,7 @@ fn authentication(
                     Ok(principal) => principal,
                     Err(problem) => return ctx.problem(problem),
                 };
-                if let Err(problem) = api.admit_principal(&ctx, &auth) {
+                if let Err(problem) = api.admit_principal(&ctx, &auth).await {
                     return ctx.problem(problem);
                 }
             }),
@@ -137,7 +137,9 @@ fn authentication(
                     Ok(principal) => principal,
                     Err(problem) => return ctx.problem(problem),
                 };
-                if let Some(Err(problem)) = auth.as_ref().map(|p| api.admit_principal(&ctx, p)) {
+                if let Some(principal) = auth.as_ref()
+                    && let Err(problem) = api.admit_principal(&ctx, principal).await
+                {
                     return ctx.problem(problem);
                 }
             }),

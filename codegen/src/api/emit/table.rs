@@ -42,6 +42,7 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
             tags: &[#(#tags),*],
             deprecated: #deprecated,
             security: &[#(#alternatives),*],
+            schemes: SECURITY_SCHEMES,
             rate_limit: #rate_limit,
             produces: &[#(#produces),*],
             extensions: &[#(#extensions),*],
