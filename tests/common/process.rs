@@ -31,6 +31,8 @@ pub struct Launch {
     /// temporary one, removed on drop, when unset.
     pub dir: Option<std::path::PathBuf>,
     pub pre_exec: Option<fn() -> std::io::Result<()>>,
+    /// The API listener's address; `127.0.0.1:0` (a free port) when unset.
+    pub listen: Option<String>,
 }
 
 impl Process {
@@ -58,7 +60,7 @@ impl Process {
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                launch.listen.as_deref().unwrap_or("127.0.0.1:0"),
                 "--admin-listen",
                 "127.0.0.1:0",
                 "--log-format",
