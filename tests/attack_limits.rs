@@ -328,8 +328,13 @@ async fn slow_requests_are_cut_off_with_a_problem() {
                 header(&response, "content-type"),
                 "application/problem+json"
             );
+            assert_eq!(header(&response, "retry-after"), "1");
             let body: Value = response.json().await.expect("problem");
             assert_eq!(body["status"], 503);
+            assert_eq!(body["code"], "PROCESSING_TIMEOUT", "{body}");
+            assert_eq!(body["title"], "Request timed out");
+            assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+            assert_eq!(body["instance"], "/api/v2/auth/login");
         },
     )
     .await;

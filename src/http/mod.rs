@@ -9,6 +9,8 @@ mod request_span;
 mod v1;
 mod v2;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -21,7 +23,6 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use uuid::Uuid;
 
 use crate::api;
@@ -192,9 +193,9 @@ pub fn router(app: App) -> Router {
         // transport's (anything else that reads a body).
         .layer(runtime::BodyLimit(config.max_body_bytes).layer())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             config.request_timeout,
+            deadline,
         ))
         .layer(axum::middleware::from_fn(edge))
         .layer(axum::middleware::from_fn_with_state(
@@ -294,6 +295,23 @@ async fn edge(request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// A request that runs past `--request-timeout` is answered with a problem
+/// of its own (`PROCESSING_TIMEOUT`, 503, `Retry-After`), so a client can
+/// tell a slow request from a fault. The request's work is dropped.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "PROCESSING_TIMEOUT")
+            .with_title("Request timed out")
+            .with_detail(format!(
+                "The server did not finish the request within {:?}. A read may be retried; a write may or may not have taken effect: repeat it with the same Idempotency-Key, or read before writing again.",
+                limit
+            ))
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            .into_response(),
+    }
 }
 
 /// Once shutting down, every response closes its connection, so a load
