@@ -25,6 +25,7 @@ pub mod v2 {
 }
 
 pub mod live;
+pub mod pages;
 
 pub use progenitor_client::{ByteStream, Error, ResponseValue};
 

@@ -21,6 +21,7 @@ mod live;
 mod me;
 mod members;
 mod messages;
+mod pages;
 mod requests;
 mod users;
 
