@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::Error;
+use crate::error::Error;
 use crate::spec::{At, Spec, schema_ref_name};
 
 /// Keywords copied verbatim (their values are not schemas).

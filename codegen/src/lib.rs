@@ -12,42 +12,19 @@
 
 mod api;
 pub mod compat;
+mod error;
 mod json_schema;
 mod spec;
 mod types;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use serde_json::Value;
 
+pub use error::Error;
 pub use json_schema::convert as to_json_schema;
-
-/// A problem with the spec, located by its JSON path (`$.paths['/users'].get`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub path: String,
-    pub message: String,
-}
-
-impl Error {
-    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Error {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at {}: {}", self.path, self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// How the generated code is wired into its host crate.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::Error;
+use crate::error::Error;
 
 /// An owned JSON path, for nodes whose lifetimes outlive a borrowed walk.
 #[derive(Clone, Debug)]

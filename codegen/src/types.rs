@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use serde_json::Value;
 
-use crate::Error;
+use crate::error::Error;
 use crate::spec::{At, Spec, schema_ref_name};
 
 /// Collects the type definitions a spec needs, named and inline.

@@ -4,21 +4,9 @@
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-use crate::{Problem, RequestContext};
-
-#[derive(Debug)]
-pub enum SchemeKind {
-    /// `Authorization: Bearer <token>`.
-    Bearer,
-    /// An API key in the named (lower-case) header.
-    ApiKeyHeader(&'static str),
-}
-
-#[derive(Debug)]
-pub struct SecurityScheme {
-    pub name: &'static str,
-    pub kind: SchemeKind,
-}
+use crate::context::RequestContext;
+use crate::problem::Problem;
+use crate::scheme::{SchemeKind, SecurityScheme};
 
 /// A credential found in a request, tagged with the scheme that carried it.
 #[derive(Clone, Copy)]

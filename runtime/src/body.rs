@@ -7,7 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{Location, Problem, Schema, Violation};
+use crate::problem::{Location, Problem, Violation};
+use crate::schema::Schema;
 
 /// Largest request body the generated extractors read when the router
 /// does not set its own with [`BodyLimit`].

@@ -7,7 +7,8 @@ use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use crate::{OperationInfo, Problem};
+use crate::operation::OperationInfo;
+use crate::problem::Problem;
 
 /// Per-request facts every operation receives.
 #[derive(Debug)]

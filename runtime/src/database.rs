@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use crate::Problem;
+use crate::problem::Problem;
 
 static POLICY: OnceLock<fn(sqlx::Error) -> Problem> = OnceLock::new();
 

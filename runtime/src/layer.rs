@@ -6,7 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::{PROBLEM_JSON, PendingProblem, Problem, REQUEST_ID};
+use crate::context::REQUEST_ID;
+use crate::problem::{PROBLEM_JSON, PendingProblem, Problem};
 
 /// Outermost middleware: every error response leaves as a complete problem
 /// document, including the ones axum or tower produce on their own

@@ -18,12 +18,10 @@ mod params;
 mod problem;
 mod response;
 mod schema;
+mod scheme;
 pub mod websocket;
 
-pub use auth::{
-    Authenticator, Credential, SchemeKind, SecurityScheme, credential_in, optional_auth,
-    require_auth,
-};
+pub use auth::{Authenticator, Credential, credential_in, optional_auth, require_auth};
 pub use body::{BODY_LIMIT, BodyLimit, json_body, optional_json_body};
 pub use context::{REQUEST_ID, RequestContext};
 #[cfg(feature = "sqlx")]
@@ -39,4 +37,5 @@ pub use response::{
     EventStream, SseEvent, empty_response, event_stream_response, json_response, set_header,
 };
 pub use schema::Schema;
+pub use scheme::{SchemeKind, SecurityScheme};
 pub use websocket::{WebSocketAccept, WebSocketUpgrade};

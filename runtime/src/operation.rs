@@ -15,7 +15,7 @@ pub struct OperationInfo {
     /// "anonymous allowed", an empty list means a public operation.
     pub security: &'static [&'static [&'static str]],
     /// The security schemes of its version, which `security` names.
-    pub schemes: &'static [crate::SecurityScheme],
+    pub schemes: &'static [crate::scheme::SecurityScheme],
     /// The rate-limit class (`x-rate-limit`; `default` when the spec names none).
     pub rate_limit: &'static str,
     /// Media types of its success responses (`application/json`,

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use crate::problem::escape_pointer;
-use crate::{Location, Violation};
+use crate::problem::{Location, Violation};
 
 #[derive(Debug, Clone, Copy)]
 pub enum ParamKind {

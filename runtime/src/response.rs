@@ -5,7 +5,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::Problem;
+use crate::problem::Problem;
 
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {

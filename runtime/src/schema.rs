@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::problem::escape_pointer;
-use crate::{Location, Problem, Violation};
+use crate::problem::{Location, Problem, Violation};
 
 /// A JSON Schema compiled on first use.
 pub struct Schema {

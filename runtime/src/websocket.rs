@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 
-use crate::Problem;
+use crate::problem::Problem;
 
 /// A valid WebSocket handshake, not yet accepted.
 pub struct WebSocketUpgrade {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::read::check_header_name;
 use super::{ApiGen, Location, Param};
-use crate::Error;
+use crate::error::Error;
 use crate::spec::At;
 use crate::types::{TypeGen, doc_attrs, field_name};
 

@@ -9,7 +9,7 @@ use quote::{format_ident, quote};
 use serde_json::Value;
 
 use super::{ApiGen, BodyKind, Location, Operation, ResponseVariant, Security, status_name};
-use crate::Error;
+use crate::error::Error;
 use crate::json_schema;
 use crate::spec::At;
 use crate::types::{TypeGen, doc_attrs};
