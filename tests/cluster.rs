@@ -669,9 +669,12 @@ async fn three_instances_behind_haproxy_serve_as_one() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     let seen = load.await.expect("load");
+    // A request in flight on the killed instance fails; HAProxy then closes
+    // that client connection, and a request the client had just started
+    // on it (keep-alive) fails with it: two per client at most.
     assert!(
-        seen.failures.len() <= tasks,
-        "at most the {tasks} requests in flight on it fail: {:?}",
+        seen.failures.len() <= 2 * tasks,
+        "only what was in flight on it fails: {:?}",
         seen.failures
     );
     assert!(
