@@ -2,10 +2,12 @@
 //! (PostgreSQL, two instances A and B on one database): each one takes
 //! effect on the very next request on the instance that performed it, and
 //! on the other, which had the principal or profile cached a moment
-//! before, on its next request too: the change is announced to every
-//! instance (PostgreSQL `NOTIFY`) before it is answered. Were that message
-//! lost, the other instance trusts a cached entry for at most
-//! `charter::principal_cache::TRUST_FOR` (500 ms), so within 1 s at worst.
+//! before, as soon as the announcement (PostgreSQL `NOTIFY`, sent before
+//! the change is answered) reaches it, within 1 s at worst: were that
+//! message lost, the other instance trusts a cached entry for at most
+//! `charter::principal_cache::TRUST_FOR` (500 ms). Between processes the
+//! announcement arrives before the next request (`tests/cluster.rs`); here
+//! both instances share one busy runtime, so the bound is what is held.
 
 mod common;
 
@@ -75,18 +77,20 @@ impl Pair {
         assert_eq!(self.me(&self.b, auth).await, 200, "B before");
     }
 
-    /// After a revocation made on A: B and A refuse on their next request.
+    /// After a revocation made on A: A refuses at once; B as soon as the
+    /// announcement reaches it (its next request, unless this process is
+    /// too busy to have read it yet), and within the bound at worst.
     async fn refused_everywhere(&self, auth: &Auth, what: &str) {
-        assert_eq!(
-            self.me(&self.b, auth).await,
-            401,
-            "{what}: B's next request"
-        );
+        let revoked_at = Instant::now();
         assert_eq!(
             self.me(&self.a, auth).await,
             401,
             "{what}: A's next request"
         );
+        let waited = self
+            .until(revoked_at, || async { self.me(&self.b, auth).await == 401 })
+            .await;
+        eprintln!("{what}: refused on B after {waited:?}");
     }
 
     /// Polls `done` until it holds; how long after `since` that was. Fails
