@@ -29,6 +29,26 @@ pub mod pages;
 
 pub use progenitor_client::{ByteStream, Error, ResponseValue};
 
+/// How long a client waits: for a connection, and between two reads of a
+/// response. A live stream's keep-alives count as reads, so an open event
+/// stream is not cut while the server keeps it alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: std::time::Duration,
+    pub read: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    /// 10 s to connect, 60 s between reads (the server's SSE keep-alive is
+    /// 15 s and its WebSocket ping 20 s by default).
+    fn default() -> Self {
+        Timeouts {
+            connect: std::time::Duration::from_secs(10),
+            read: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// How a client proves who it is.
 #[derive(Clone)]
 pub enum Credentials {
@@ -66,11 +86,21 @@ impl Credentials {
         Ok(headers)
     }
 
-    /// A `reqwest` client that sends these credentials with every request;
-    /// pass it to `Client::new_with_client`.
+    /// A `reqwest` client that sends these credentials with every request,
+    /// with the default [`Timeouts`]; pass it to `Client::new_with_client`.
     pub fn http_client(&self) -> Result<reqwest::Client, Box<dyn std::error::Error + Send + Sync>> {
+        self.http_client_with(Timeouts::default())
+    }
+
+    /// Like [`Credentials::http_client`], with `timeouts` of your own.
+    pub fn http_client_with(
+        &self,
+        timeouts: Timeouts,
+    ) -> Result<reqwest::Client, Box<dyn std::error::Error + Send + Sync>> {
         Ok(reqwest::Client::builder()
             .default_headers(self.headers()?)
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.read)
             .build()?)
     }
 }
@@ -83,6 +113,19 @@ pub fn v2_client(
     Ok(v2::Client::new_with_client(
         base_url,
         credentials.http_client()?,
+    ))
+}
+
+/// A v2 client that authenticates every request with `credentials` and
+/// waits as `timeouts` allow.
+pub fn v2_client_with(
+    base_url: &str,
+    credentials: &Credentials,
+    timeouts: Timeouts,
+) -> Result<v2::Client, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(v2::Client::new_with_client(
+        base_url,
+        credentials.http_client_with(timeouts)?,
     ))
 }
 

@@ -23,6 +23,7 @@ mod members;
 mod messages;
 mod pages;
 mod requests;
+mod timeouts;
 mod users;
 
 use std::collections::HashSet;
