@@ -239,12 +239,31 @@ impl Cluster {
     }
 
     async fn stop(mut self) {
+        self.instances.clear();
+        if let Some(database) = self.database.take() {
+            database.drop_database().await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    /// Also when a test fails before `stop`: nothing is left running, and
+    /// the database is dropped on a runtime of its own.
+    fn drop(&mut self) {
         let _ = self.haproxy.kill();
         let _ = self.haproxy.wait();
         self.instances.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(database) = self.database.take() {
-            database.drop_database().await;
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(database.drop_database());
+                }
+            })
+            .join();
         }
     }
 }
