@@ -119,9 +119,7 @@ pub async fn require_auth<A: Authenticator>(
     api: &A,
     ctx: &RequestContext,
     headers: &HeaderMap,
-    schemes: &'static [SecurityScheme],
 ) -> Result<A::Principal, Problem> {
-    let _ = schemes;
     match credential_in(ctx, headers) {
         Some(credential) => api.authenticate(ctx, credential).await,
         None => Err(Problem::unauthorized(
@@ -135,9 +133,7 @@ pub async fn optional_auth<A: Authenticator>(
     api: &A,
     ctx: &RequestContext,
     headers: &HeaderMap,
-    schemes: &'static [SecurityScheme],
 ) -> Result<Option<A::Principal>, Problem> {
-    let _ = schemes;
     match credential_in(ctx, headers) {
         Some(credential) => api.authenticate(ctx, credential).await.map(Some),
         None => Ok(None),

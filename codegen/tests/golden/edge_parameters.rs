@@ -533,14 +533,7 @@ async fn handle_get_part<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -578,14 +571,7 @@ async fn handle_put_part<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::optional_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::optional_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -628,14 +614,7 @@ async fn handle_stream_item_events<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };

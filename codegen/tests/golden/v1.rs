@@ -507,14 +507,7 @@ async fn handle_list_users<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -571,14 +564,7 @@ async fn handle_get_user<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -608,14 +594,7 @@ async fn handle_get_me<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };

@@ -3621,14 +3621,7 @@ async fn handle_logout<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3662,14 +3655,7 @@ async fn handle_get_me<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3691,14 +3677,7 @@ async fn handle_update_me<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3733,14 +3712,7 @@ async fn handle_change_password<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3774,14 +3746,7 @@ async fn handle_list_users<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3811,14 +3776,7 @@ async fn handle_get_user<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3849,14 +3807,7 @@ async fn handle_delete_user<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3886,14 +3837,7 @@ async fn handle_create_api_key<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3927,14 +3871,7 @@ async fn handle_list_api_keys<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3956,14 +3893,7 @@ async fn handle_revoke_api_key<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -3993,14 +3923,7 @@ async fn handle_create_channel<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4034,14 +3957,7 @@ async fn handle_list_channels<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4071,14 +3987,7 @@ async fn handle_get_channel<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4109,14 +4018,7 @@ async fn handle_update_channel<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4155,14 +4057,7 @@ async fn handle_delete_channel<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4193,14 +4088,7 @@ async fn handle_add_channel_member<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4233,14 +4121,7 @@ async fn handle_remove_channel_member<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4273,14 +4154,7 @@ async fn handle_create_message<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4319,14 +4193,7 @@ async fn handle_list_messages<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4360,14 +4227,7 @@ async fn handle_delete_message<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4400,14 +4260,7 @@ async fn handle_stream_channel_events<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::require_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::require_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };
@@ -4438,14 +4291,7 @@ async fn handle_connect_web_socket<A: Api>(
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
-    let auth = match ::charter_runtime::optional_auth(
-            &api,
-            &ctx,
-            &parts.headers,
-            SECURITY_SCHEMES,
-        )
-        .await
-    {
+    let auth = match ::charter_runtime::optional_auth(&api, &ctx, &parts.headers).await {
         Ok(principal) => principal,
         Err(problem) => return ctx.problem(problem),
     };

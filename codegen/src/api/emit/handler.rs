@@ -121,7 +121,7 @@ fn authentication(
         Security::Required => (
             Some(quote!(auth: Self::Principal,)),
             Some(quote! {
-                let auth = match #rt::require_auth(&api, &ctx, &parts.headers, SECURITY_SCHEMES).await {
+                let auth = match #rt::require_auth(&api, &ctx, &parts.headers).await {
                     Ok(principal) => principal,
                     Err(problem) => return ctx.problem(problem),
                 };
@@ -133,7 +133,7 @@ fn authentication(
         Security::Optional => (
             Some(quote!(auth: Option<Self::Principal>,)),
             Some(quote! {
-                let auth = match #rt::optional_auth(&api, &ctx, &parts.headers, SECURITY_SCHEMES).await {
+                let auth = match #rt::optional_auth(&api, &ctx, &parts.headers).await {
                     Ok(principal) => principal,
                     Err(problem) => return ctx.problem(problem),
                 };
