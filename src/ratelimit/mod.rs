@@ -43,11 +43,27 @@ pub enum Verdict {
     Unlimited,
 }
 
-/// A published policy: its name and limit.
-#[derive(Debug, Clone, Copy)]
+/// A published policy: its name, limit and `RateLimit-Policy` field.
+#[derive(Debug, Clone)]
 struct Policy {
     name: &'static str,
     limit: Limit,
+    field: Option<HeaderValue>,
+}
+
+impl Policy {
+    fn new(name: &'static str, limit: Limit) -> Self {
+        let field = format!(
+            "\"{name}\";q={};w={}",
+            limit.requests,
+            limit.window.as_secs()
+        );
+        Policy {
+            name,
+            limit,
+            field: HeaderValue::from_str(&field).ok(),
+        }
+    }
 }
 
 /// All limiters of the service.
@@ -71,18 +87,9 @@ impl RateLimits {
         Ok(RateLimits {
             local: LocalLimits::new(settings),
             shared,
-            default: Policy {
-                name: "default",
-                limit: settings.default,
-            },
-            auth: Policy {
-                name: "auth",
-                limit: settings.auth,
-            },
-            principal: Policy {
-                name: "principal",
-                limit: settings.principal,
-            },
+            default: Policy::new("default", settings.default),
+            auth: Policy::new("auth", settings.auth),
+            principal: Policy::new("principal", settings.principal),
             trusted_proxies: settings.trusted_proxies.clone(),
         })
     }
@@ -110,20 +117,18 @@ impl RateLimits {
         principal: Option<Uuid>,
     ) -> Result<(), Problem> {
         let class = if ctx.operation.rate_limit == "auth" {
-            self.auth
+            &self.auth
         } else {
-            self.default
+            &self.default
         };
-        let mut checks: Vec<(Policy, Key)> = Vec::with_capacity(2);
-        if let Some(address) = address {
-            checks.push((class, Key::Address(address)));
-        }
-        if let Some(principal) = principal {
-            checks.push((self.principal, Key::Principal(principal)));
-        }
+        let checks = [
+            address.map(|address| (class, Key::Address(address))),
+            principal.map(|principal| (&self.principal, Key::Principal(principal))),
+        ];
+        let checks = checks.iter().flatten();
         if let Some(shared) = &self.shared {
             let takes: Vec<Take> = checks
-                .iter()
+                .clone()
                 .map(|(policy, key)| Take {
                     key: format!("{}:rl:{}:{key}", shared.prefix, policy.name),
                     interval_micros: policy.limit.window.as_secs_f64() * 1e6
@@ -132,16 +137,16 @@ impl RateLimits {
                 })
                 .collect();
             if let Some(verdicts) = shared.take(&takes).await {
-                for ((policy, _), verdict) in checks.iter().zip(verdicts) {
-                    publish(ctx, *policy, verdict)?;
+                for ((policy, _), verdict) in checks.zip(verdicts) {
+                    publish(ctx, policy, verdict)?;
                 }
                 return Ok(());
             }
         }
         for (policy, key) in checks {
             let verdict = match key {
-                Key::Address(address) => self.local.address(policy.name, address),
-                Key::Principal(principal) => self.local.principal(principal),
+                Key::Address(address) => self.local.address(policy.name, *address),
+                Key::Principal(principal) => self.local.principal(*principal),
             };
             publish(ctx, policy, verdict)?;
         }
@@ -179,7 +184,7 @@ const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy")
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Adds the policy's fields to the response; a refusal is a 429 problem.
-fn publish(ctx: &RequestContext, policy: Policy, verdict: Verdict) -> Result<(), Problem> {
+fn publish(ctx: &RequestContext, policy: &Policy, verdict: Verdict) -> Result<(), Problem> {
     let (remaining, reset) = match verdict {
         Verdict::Unlimited => return Ok(()),
         Verdict::Allowed {
@@ -188,14 +193,8 @@ fn publish(ctx: &RequestContext, policy: Policy, verdict: Verdict) -> Result<(),
         } => (remaining, reset_seconds),
         Verdict::Refused { retry_seconds } => (0, retry_seconds),
     };
-    let fields = format!(
-        "\"{}\";q={};w={}",
-        policy.name,
-        policy.limit.requests,
-        policy.limit.window.as_secs()
-    );
-    if let Ok(value) = HeaderValue::from_str(&fields) {
-        ctx.add_response_header(RATELIMIT_POLICY, value);
+    if let Some(field) = &policy.field {
+        ctx.add_response_header(RATELIMIT_POLICY, field.clone());
     }
     if let Ok(value) =
         HeaderValue::from_str(&format!("\"{}\";r={remaining};t={reset}", policy.name))
