@@ -344,6 +344,22 @@ async fn post(
         .await
 }
 
+/// Every acknowledged message is stored in `room`.
+async fn assert_stored(
+    http: &reqwest::Client,
+    base: &str,
+    user: &User,
+    room: uuid::Uuid,
+    acknowledged: &[String],
+) {
+    let stored = stored_messages(http, base, user, room).await;
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+}
+
 /// Every message id in `room`, read page by page through `base`.
 async fn stored_messages(
     http: &reqwest::Client,
@@ -656,13 +672,7 @@ async fn three_instances_behind_haproxy_serve_as_one() {
         "nothing failed during the rolling restart: {:?}",
         seen.failures
     );
-    let stored = stored_messages(&http, &cluster.base, &alice, lobby).await;
-    let lost: Vec<&String> = seen
-        .acknowledged
-        .iter()
-        .filter(|id| !stored.contains(*id))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert_stored(&http, &cluster.base, &alice, lobby, &seen.acknowledged).await;
     eprintln!(
         "rolling restart: {} requests answered, {} messages acknowledged and stored",
         seen.ok,
@@ -703,13 +713,7 @@ async fn three_instances_behind_haproxy_serve_as_one() {
         "the balancer routes around it at once: {:?}",
         seen.failures
     );
-    let stored = stored_messages(&http, &cluster.base, &alice, lobby).await;
-    let lost: Vec<&String> = seen
-        .acknowledged
-        .iter()
-        .filter(|id| !stored.contains(*id))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert_stored(&http, &cluster.base, &alice, lobby, &seen.acknowledged).await;
     eprintln!(
         "SIGKILL: {} answered, {} failed",
         seen.ok,
