@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use charter_client::Credentials;
 use charter_client::live::{ChannelEvents, Session};
 use charter_client::v2;
+use common::free_port;
 use common::process::{Launch, Process};
 use common::redis::TestRedis;
 use serde_json::json;
@@ -28,13 +29,6 @@ use tokio::sync::Mutex;
 
 /// One cluster at a time: each is four processes on two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// A database of the test's own, dropped with it.
 struct Database {

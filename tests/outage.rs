@@ -83,10 +83,7 @@ impl Cluster {
         } else {
             std::fs::create_dir_all(&dir).expect("cluster directory");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = common::free_port();
         check(
             as_server_user(&bin.join("initdb"))
                 .args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"])

@@ -221,6 +221,14 @@ where
     }
 }
 
+/// A TCP port nothing listens on now, for a process the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// `TEST_DATABASE_URL`, or `None` (saying so) when it is unset or empty:
 /// the PostgreSQL variants of the tests then do not run.
 pub fn test_database_url() -> Option<String> {
