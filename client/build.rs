@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 
 fn main() -> ExitCode {
     let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
@@ -33,7 +33,15 @@ fn generate(spec: &Path, out: &Path) -> Result<(), String> {
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // Every client carries a `Policy` (retries, token session) and its
+        // hooks, in `src/policy.rs`, run around every operation.
+        .with_inner_type(
+            "crate::Policy"
+                .parse::<proc_macro2::TokenStream>()
+                .map_err(|e| e.to_string())?,
+        )
+        .with_hooks(HooksMode::Expected);
     let tokens = Generator::new(&settings)
         .generate_tokens(&document)
         .map_err(|e| e.to_string())?;

@@ -19,10 +19,9 @@ use std::time::{Duration, Instant};
 
 use charter_client::Credentials;
 use charter_client::live::{ChannelEvents, Session};
-use charter_client::v2;
-use common::free_port;
 use common::process::{Launch, Process};
 use common::redis::TestRedis;
+use common::{anonymous_client, free_port};
 use serde_json::json;
 use sqlx::Connection;
 use tokio::sync::Mutex;
@@ -548,7 +547,7 @@ async fn three_instances_behind_haproxy_serve_as_one() {
                 .await
                 .expect("SSE"),
         );
-        let mut session = Session::connect(&v2::Client::new(&cluster.base), &alice.token)
+        let mut session = Session::connect(&anonymous_client(&cluster.base), &alice.token)
             .await
             .expect("WebSocket");
         session.subscribe(lobby, None).await.expect("subscribe");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use charter_client::live::tungstenite::Message as Frame;
 use charter_client::live::{ChannelEvents, LiveError, Session, seq};
 use charter_client::{Credentials, v2};
-use common::{Backend, TestServer, TestUser, channel, post, read_until, types};
+use common::{Backend, TestServer, TestUser, anonymous_client, channel, post, read_until, types};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -466,6 +466,7 @@ contract_test!(
                     .default_headers(headers)
                     .build()
                     .expect("client"),
+                charter_client::Policy::default(),
             )
         };
         let (status, code) = refused_status(
@@ -680,7 +681,7 @@ async fn a_message_posted_on_one_instance_reaches_sse_and_websocket_on_another()
         let mut events = ChannelEvents::connect(&on_b, room, None)
             .await
             .expect("SSE on B");
-        let mut session = Session::connect(&v2::Client::new(&b_base), &alice.access_token)
+        let mut session = Session::connect(&anonymous_client(&b_base), &alice.access_token)
             .await
             .expect("WebSocket on B");
         session.subscribe(room, None).await.expect("subscribe on B");

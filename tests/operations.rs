@@ -356,7 +356,9 @@ async fn sigterm_drains_requests_closes_live_sessions_then_exits_zero() {
         .expect("tokens");
     let token = tokens["access_token"].as_str().expect("access token");
     let mut session = charter_client::live::Session::connect(
-        &charter_client::v2::Client::new(&process.base),
+        &charter_client::ClientBuilder::new(&process.base)
+            .v2()
+            .expect("client"),
         token,
     )
     .await

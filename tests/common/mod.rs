@@ -14,7 +14,7 @@ pub mod redis;
 use std::time::Duration;
 
 use charter::{App, Config};
-use charter_client::{Credentials, Error, v1, v2};
+use charter_client::{ClientBuilder, Credentials, Error, Retry, v1, v2};
 use sqlx::Connection;
 
 pub use charter_client::v2::types;
@@ -231,6 +231,14 @@ pub fn free_port() -> u16 {
 
 /// `TEST_DATABASE_URL`, or `None` (saying so) when it is unset or empty:
 /// the PostgreSQL variants of the tests then do not run.
+/// A client without credentials or retries, for a server at `base`.
+pub fn anonymous_client(base: &str) -> v2::Client {
+    ClientBuilder::new(base)
+        .retry(Retry::never())
+        .v2()
+        .expect("client")
+}
+
 pub fn test_database_url() -> Option<String> {
     let url = std::env::var("TEST_DATABASE_URL")
         .ok()
@@ -255,20 +263,31 @@ pub fn database_url(admin_url: &str, name: &str) -> String {
 }
 
 impl TestServer {
+    /// Clients of the harness return every answer as it comes (no
+    /// retries): the tests assert the server's own answers.
+    pub fn builder(&self) -> ClientBuilder {
+        ClientBuilder::new(&self.base).retry(Retry::never())
+    }
+
     pub fn anonymous(&self) -> v2::Client {
-        v2::Client::new(&self.base)
+        self.builder().v2().expect("client")
     }
 
     pub fn anonymous_v1(&self) -> v1::Client {
-        v1::Client::new(&self.base)
+        self.builder().v1().expect("client")
     }
 
     pub fn with(&self, credentials: Credentials) -> v2::Client {
-        charter_client::v2_client(&self.base, &credentials).expect("client")
+        self.builder()
+            .credentials(credentials)
+            .v2()
+            .expect("client")
     }
 
     pub fn v1_with_token(&self, token: &str) -> v1::Client {
-        charter_client::v1_client(&self.base, &Credentials::Bearer(token.to_owned()))
+        self.builder()
+            .credentials(Credentials::Bearer(token.to_owned()))
+            .v1()
             .expect("client")
     }
 

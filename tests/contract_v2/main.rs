@@ -23,6 +23,8 @@ mod members;
 mod messages;
 mod pages;
 mod requests;
+mod retries;
+mod session;
 mod timeouts;
 mod users;
 
