@@ -1,9 +1,10 @@
 //! Contract governance on copies of the real documents: the release gate
 //! fails with the right finding for each way a released contract can
 //! break, a frozen version refuses anything but text, `info.version`
-//! follows semver, a baseline cannot move with a break, and a purely
-//! additive v2 change passes. Also `charter openapi diff`'s exit statuses
-//! and formats, and the portal bundle.
+//! follows semver, a baseline cannot move with a break, a purely additive
+//! v2 change passes, and a break passes only as recorded in the release's
+//! accepted changes. Also `charter openapi diff`'s exit statuses and
+//! formats, and the portal bundle.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +47,29 @@ impl Specs {
 
     fn gate(&self) -> (String, Outcome) {
         contract::gate(&self.dir).expect("gate reads the documents")
+    }
+
+    fn changelog(&self, name: &str) -> String {
+        let version = contract::versions(&self.dir)
+            .expect("versions")
+            .into_iter()
+            .find(|v| v.name == name)
+            .expect("the version");
+        contract::changelog(&version).expect("changelog")
+    }
+
+    /// The directory as a git repository whose first commit is the release.
+    fn committed() -> Self {
+        let specs = Specs::new();
+        git(&specs.dir, &["init", "-q"]);
+        git(&specs.dir, &["add", "."]);
+        git(&specs.dir, &["commit", "-q", "-m", "Release 2.0.0"]);
+        specs
+    }
+
+    /// Copies `from` over `to` (`v2.yaml` over `released/v2.yaml` releases it).
+    fn copy(&self, from: &str, to: &str) {
+        std::fs::copy(self.dir.join(from), self.dir.join(to)).expect("copy spec");
     }
 }
 
@@ -343,8 +367,12 @@ fn a_purely_additive_v2_change_passes_with_a_minor_release() {
     let (report, outcome) = specs.gate();
     assert_eq!(outcome, Outcome::Compatible, "{report}");
 
+    // A patch release is not enough for an addition.
     let unbumped = Specs::new();
-    unbumped.edit("v2", additive);
+    unbumped.edit("v2", |d| {
+        additive(d);
+        set_version(d, "2.0.1");
+    });
     let (report, outcome) = unbumped.gate();
     assert_eq!(outcome, Outcome::Breaking, "{report}");
     assert!(report.contains("need a minor release"), "{report}");
@@ -429,21 +457,14 @@ fn git(dir: &Path, args: &[&str]) {
 
 #[test]
 fn a_baseline_cannot_move_together_with_a_break() {
-    let specs = Specs::new();
-    git(&specs.dir, &["init", "-q"]);
-    git(&specs.dir, &["add", "."]);
-    git(&specs.dir, &["commit", "-q", "-m", "Release 2.0.0"]);
+    let specs = Specs::committed();
     // The break and the baseline moved with it, in one commit: the current
     // document equals its baseline, so only the history can tell.
     specs.edit("v2", |d| {
         *at(d, &format!("{CHANNEL}/properties/created_at")) = json!({"type": "integer"});
         set_version(d, "2.1.0");
     });
-    std::fs::copy(
-        specs.dir.join("v2.yaml"),
-        specs.dir.join("released/v2.yaml"),
-    )
-    .expect("copy");
+    specs.copy("v2.yaml", "released/v2.yaml");
     let (report, outcome) = specs.gate();
     assert_eq!(outcome, Outcome::Breaking, "uncommitted: {report}");
     git(&specs.dir, &["commit", "-q", "-am", "Release 2.1.0"]);
@@ -459,10 +480,7 @@ fn a_baseline_cannot_move_together_with_a_break() {
 
 #[test]
 fn a_baseline_moves_with_an_additive_release() {
-    let specs = Specs::new();
-    git(&specs.dir, &["init", "-q"]);
-    git(&specs.dir, &["add", "."]);
-    git(&specs.dir, &["commit", "-q", "-m", "Release 2.0.0"]);
+    let specs = Specs::committed();
     specs.edit("v2", |d| {
         push(
             d,
@@ -471,11 +489,157 @@ fn a_baseline_moves_with_an_additive_release() {
         );
         set_version(d, "2.1.0");
     });
-    std::fs::copy(
-        specs.dir.join("v2.yaml"),
-        specs.dir.join("released/v2.yaml"),
+    specs.copy("v2.yaml", "released/v2.yaml");
+    git(&specs.dir, &["commit", "-q", "-am", "Release 2.1.0"]);
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Compatible, "{report}");
+}
+
+/// `ChannelEvent` with a variant more, as the v2 current document: built on
+/// the released baseline, so that only this change is judged.
+fn with_a_new_event_variant(specs: &Specs) {
+    specs.copy("released/v2.yaml", "v2.yaml");
+    specs.edit("v2", |d| {
+        set(
+            d,
+            "/components/schemas",
+            "MessageUpdatedEvent",
+            json!({
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": ["message.updated"]}},
+            }),
+        );
+        push(
+            d,
+            "/components/schemas/ChannelEvent/oneOf",
+            json!({"$ref": "#/components/schemas/MessageUpdatedEvent"}),
+        );
+        set_version(d, "2.1.0");
+    });
+}
+
+const VARIANT_AT: &str = "$.paths['/api/v2/channels/{channel_id}/events'].get.responses.200.content['text/event-stream'].schema.oneOf[6]";
+const OPT_IN: &str = "message.updated reaches only clients that ask for it";
+
+fn accept(specs: &Specs, rule: &str, at: &str) {
+    std::fs::write(
+        specs.dir.join("released/v2.accepted.yaml"),
+        format!(
+            "# Accepted breaking changes.\naccepted:\n  - rule: {rule}\n    at: \"{at}\"\n    reason: >-\n      {OPT_IN}\n"
+        ),
     )
-    .expect("copy");
+    .expect("write the record");
+}
+
+#[test]
+fn a_break_passes_only_as_an_accepted_change_with_its_reason() {
+    let specs = Specs::new();
+    with_a_new_event_variant(&specs);
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Breaking, "{report}");
+    assert!(
+        report.contains("FAIL breaking: ") && report.contains(VARIANT_AT),
+        "{report}"
+    );
+
+    accept(&specs, "response-variant-added", VARIANT_AT);
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Compatible, "{report}");
+    assert!(
+        report.contains(&format!(
+            "  ACCEPTED The 200 response body: variant #/components/schemas/MessageUpdatedEvent added; clients of the old contract cannot decode responses of that shape. (response-variant-added) at {VARIANT_AT}\n    reason: {OPT_IN}\n"
+        )),
+        "{report}"
+    );
+
+    let log = specs.changelog("v2");
+    assert!(log.contains("1 breaking (1 accepted)"), "{log}");
+    assert!(
+        log.contains(&format!("(`{VARIANT_AT}`); accepted: {OPT_IN}\n")),
+        "{log}"
+    );
+
+    // Accepted is a minor release, never a patch.
+    specs.edit("v2", |d| set_version(d, "2.0.1"));
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Breaking, "{report}");
+    assert!(report.contains("need a minor release"), "{report}");
+}
+
+#[test]
+fn an_acceptance_must_match_a_change_and_be_well_formed() {
+    let specs = Specs::new();
+    with_a_new_event_variant(&specs);
+    // Stale: the path of another variant, which nothing added.
+    accept(
+        &specs,
+        "response-variant-added",
+        &VARIANT_AT.replace("[6]", "[5]"),
+    );
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Breaking, "{report}");
+    assert!(report.contains("FAIL accepted: stale entry"), "{report}");
+    assert!(report.contains("FAIL breaking: "), "{report}");
+
+    // The baseline released with the change: the record must be emptied.
+    specs.copy("v2.yaml", "released/v2.yaml");
+    accept(&specs, "response-variant-added", VARIANT_AT);
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Breaking, "{report}");
+    assert!(report.contains("FAIL accepted: stale entry"), "{report}");
+
+    // A misspelt key is unreadable, naming the file.
+    let record = specs.dir.join("released/v2.accepted.yaml");
+    std::fs::write(
+        &record,
+        format!(
+            "accepted:\n  - rule: response-variant-added\n    at: \"{VARIANT_AT}\"\n    resaon: x\n"
+        ),
+    )
+    .expect("write the record");
+    let error = contract::gate(&specs.dir).expect_err("an unreadable record");
+    assert!(
+        error.0.starts_with(&format!("{}: ", record.display())) && error.0.contains("resaon"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_baseline_moves_with_a_change_accepted_before_the_move() {
+    let specs = Specs::committed();
+    let baseline = std::fs::read(specs.dir.join("released/v2.yaml")).expect("baseline");
+    with_a_new_event_variant(&specs);
+    accept(&specs, "response-variant-added", VARIANT_AT);
+    let release = |specs: &Specs| {
+        specs.copy("v2.yaml", "released/v2.yaml");
+        std::fs::write(
+            specs.dir.join("released/v2.accepted.yaml"),
+            "accepted: []\n",
+        )
+        .expect("empty the record");
+    };
+
+    // Accepted and released in one change: the acceptance was never
+    // reviewed on its own.
+    release(&specs);
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Breaking, "{report}");
+    assert!(
+        report.contains("the baseline moved with a breaking change in the working copy"),
+        "{report}"
+    );
+
+    std::fs::write(specs.dir.join("released/v2.yaml"), &baseline).expect("restore");
+    accept(&specs, "response-variant-added", VARIANT_AT);
+    git(&specs.dir, &["add", "."]);
+    git(
+        &specs.dir,
+        &["commit", "-q", "-m", "Accept message.updated"],
+    );
+    release(&specs);
+    let (report, outcome) = specs.gate();
+    assert_eq!(outcome, Outcome::Compatible, "uncommitted: {report}");
     git(&specs.dir, &["commit", "-q", "-am", "Release 2.1.0"]);
     let (report, outcome) = specs.gate();
     assert_eq!(outcome, Outcome::Compatible, "{report}");
@@ -558,12 +722,7 @@ fn the_changelog_groups_changes_by_operation_and_severity() {
         *at(d, "/paths/~1api~1v2~1me/get/summary") = json!("Who am I");
         set_version(d, "2.1.0");
     });
-    let version = contract::versions(&specs.dir)
-        .expect("versions")
-        .into_iter()
-        .find(|v| v.name == "v2")
-        .expect("v2");
-    let log = contract::changelog(&version).expect("changelog");
+    let log = specs.changelog("v2");
     assert!(
         log.starts_with("# Charter API v2: changes from 2.0.0 to 2.1.0"),
         "{log}"

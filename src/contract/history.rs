@@ -2,14 +2,18 @@
 //! `openapi/released/vN.yaml` must be compatible with the one before it
 //! (and the working copy with the last commit), so a break can never be
 //! released by moving the baseline in the same change: a deliberate break
-//! is a new version path with a baseline of its own.
+//! is a new version path with a baseline of its own. The one exception is
+//! a break the record of accepted changes (`vN.accepted.yaml`) already
+//! accepted before the move: as committed before the commit that moves the
+//! baseline (at `HEAD` for the working copy), so that the acceptance was
+//! reviewed on its own and not written together with the move.
 
 use std::path::Path;
 use std::process::Command;
 
 use charter_codegen::compat;
 
-use super::{Unreadable, parse};
+use super::{Unreadable, accepted, parse};
 
 /// Why the moves of the baseline at `path` fail the gate; empty when every
 /// move was compatible, or when the file is not in a git repository.
@@ -35,22 +39,45 @@ pub fn baseline_moves(path: &Path) -> Result<Vec<String>, Unreadable> {
     let Some(log) = git(&["log", "--format=%h %s", "--", file]) else {
         return Ok(Vec::new());
     };
-    // Oldest first, each with the commit that wrote it.
-    let mut snapshots: Vec<(String, String)> = Vec::new();
+    let record = accepted::beside(Path::new(file));
+    let record = record.to_string_lossy();
+    // Oldest first, each with the commit that wrote it and the record of
+    // accepted changes as it stood before that commit.
+    let mut snapshots: Vec<Snapshot> = Vec::new();
     for line in log.lines().rev() {
         let commit = line.split(' ').next().unwrap_or_default();
         if let Some(text) = git(&["show", &format!("{commit}:./{file}")]) {
-            snapshots.push((line.to_owned(), text));
+            snapshots.push(Snapshot {
+                name: line.to_owned(),
+                text,
+                accepted: git(&["show", &format!("{commit}^:./{record}")]),
+            });
         }
     }
     let working = std::fs::read_to_string(path)
         .map_err(|e| Unreadable(format!("{}: {e}", path.display())))?;
-    if snapshots.last().is_none_or(|(_, text)| *text != working) {
-        snapshots.push(("the working copy".to_owned(), working));
+    if snapshots.last().is_none_or(|last| last.text != working) {
+        snapshots.push(Snapshot {
+            name: "the working copy".to_owned(),
+            text: working,
+            accepted: git(&["show", &format!("HEAD:./{record}")]),
+        });
     }
     let mut failures = Vec::new();
     for pair in snapshots.windows(2) {
-        let [(before_name, before), (after_name, after)] = pair else {
+        let [
+            Snapshot {
+                name: before_name,
+                text: before,
+                ..
+            },
+            Snapshot {
+                name: after_name,
+                text: after,
+                accepted: record_text,
+            },
+        ] = pair
+        else {
             continue;
         };
         let name = format!("{} at {before_name}", path.display());
@@ -61,13 +88,22 @@ pub fn baseline_moves(path: &Path) -> Result<Vec<String>, Unreadable> {
             ));
             continue;
         };
+        let record_name = format!("{} before {after_name}", accepted::beside(path).display());
+        let accepted =
+            match accepted::parse(record_text.as_deref().unwrap_or_default(), &record_name) {
+                Ok(accepted) => accepted,
+                // Unjudged, the move might hide a break: it fails the gate.
+                Err(Unreadable(error)) => {
+                    failures.push(format!("{error}; the move cannot be judged"));
+                    continue;
+                }
+            };
         let changes = compat::diff(&before, &after);
-        if let Some(change) = changes
-            .iter()
-            .find(|c| c.severity == compat::Severity::Breaking)
-        {
+        if let Some(change) = changes.iter().find(|c| {
+            c.severity == compat::Severity::Breaking && !accepted.iter().any(|a| a.accepts(c))
+        }) {
             failures.push(format!(
-                "{}: the baseline moved with a breaking change in {after_name}: {} ({}) at {}; a break is released as a new version path, never by editing the baseline",
+                "{}: the baseline moved with a breaking change in {after_name}: {} ({}) at {}; a break is released as a new version path, never by editing the baseline (unless accepted in a commit before the move)",
                 path.display(),
                 change.message,
                 change.rule,
@@ -76,4 +112,13 @@ pub fn baseline_moves(path: &Path) -> Result<Vec<String>, Unreadable> {
         }
     }
     Ok(failures)
+}
+
+/// One version of the baseline.
+struct Snapshot {
+    /// The commit that wrote it (`abc1234 Release 2.1.0`), or the working copy.
+    name: String,
+    text: String,
+    /// The record of accepted changes before it was written, if there was one.
+    accepted: Option<String>,
 }

@@ -4,6 +4,7 @@
 //! an API portal publishes. The judging is `charter_codegen::compat`'s;
 //! this module reads the files and writes the reports.
 
+mod accepted;
 pub mod bundle;
 mod history;
 
@@ -55,13 +56,17 @@ pub fn diff(old: &Path, new: &Path, format: Format) -> Result<(String, Outcome),
     Ok((compat::render(&changes, format), outcome))
 }
 
-/// One API version in a specs directory: `DIR/vN.yaml`, and its released
-/// baseline `DIR/released/vN.yaml` once it has been released.
+/// One API version in a specs directory: `DIR/vN.yaml`, its released
+/// baseline `DIR/released/vN.yaml` once it has been released, and the
+/// breaking changes that release accepts, `DIR/released/vN.accepted.yaml`
+/// (optional).
 #[derive(Debug, Clone)]
 pub struct Version {
     pub name: String,
     pub current: PathBuf,
     pub released: Option<PathBuf>,
+    /// Where the record of accepted changes is, whether or not it exists.
+    pub accepted: PathBuf,
 }
 
 /// The versions of a specs directory, in name order.
@@ -86,6 +91,7 @@ pub fn versions(specs: &Path) -> Result<Vec<Version>, Unreadable> {
         let released = specs.join("released").join(format!("{name}.yaml"));
         versions.push(Version {
             name: name.to_owned(),
+            accepted: accepted::beside(&released),
             released: released.is_file().then_some(released),
             current: path.clone(),
         });
@@ -124,6 +130,7 @@ pub fn gate(specs: &Path) -> Result<(String, Outcome), Unreadable> {
     let mut out = String::new();
     let mut outcome = Outcome::Compatible;
     for version in versions(specs)? {
+        let accepted = accepted::read(&version.accepted)?;
         let Some(released_path) = &version.released else {
             let _ = writeln!(
                 out,
@@ -134,21 +141,42 @@ pub fn gate(specs: &Path) -> Result<(String, Outcome), Unreadable> {
                     .join(format!("{}.yaml", version.name))
                     .display()
             );
+            // A record without a baseline excuses nothing; left in place it
+            // would excuse a break of the first release's baseline later.
+            if !accepted.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  FAIL accepted: {} accepts changes of a version never released; remove it",
+                    version.accepted.display()
+                );
+                outcome = Outcome::Breaking;
+            }
             continue;
         };
         let released = read(released_path)?;
         let current = read(&version.current)?;
         let is_frozen = frozen(&released);
-        let report = compat::gate(&released, &current, is_frozen);
+        let report = compat::gate(&released, &current, is_frozen, &accepted);
         let state = if is_frozen { "frozen" } else { "released" };
+        let accepted_count = match report.accepted.len() {
+            0 => String::new(),
+            n => format!(", {n} breaking change(s) accepted"),
+        };
         let _ = writeln!(
             out,
-            "{} ({state} {}, now {}): {} change(s) since the release",
+            "{} ({state} {}, now {}): {} change(s) since the release{accepted_count}",
             version.name,
             report.released_version,
             report.current_version,
-            report.changes.len()
+            report.changes.len(),
         );
+        for compat::AcceptedChange { change, reason } in &report.accepted {
+            let _ = writeln!(
+                out,
+                "  ACCEPTED {} ({}) at {}\n    reason: {}",
+                change.message, change.rule, change.path, reason
+            );
+        }
         for failure in &report.failures {
             let _ = writeln!(out, "  FAIL {failure}");
         }
@@ -172,7 +200,8 @@ pub fn gate(specs: &Path) -> Result<(String, Outcome), Unreadable> {
 }
 
 /// The changelog of one version: Markdown of the changes since its
-/// released baseline (or a note that it has none).
+/// released baseline, accepted ones with their reasons (or a note that it
+/// has no baseline).
 pub fn changelog(version: &Version) -> Result<String, Unreadable> {
     let current = read(&version.current)?;
     let title = current
@@ -187,12 +216,16 @@ pub fn changelog(version: &Version) -> Result<String, Unreadable> {
         ));
     };
     let released = read(released_path)?;
-    let changes = compat::diff(&released, &current);
+    // The gate's own judgement, so the changelog calls accepted exactly
+    // what the gate lets through.
+    let accepted = accepted::read(&version.accepted)?;
+    let report = compat::gate(&released, &current, frozen(&released), &accepted);
     Ok(compat::changelog(
         &title,
-        &text_at(&released, "/info/version"),
+        &report.released_version,
         &to,
-        &changes,
+        &report.changes,
+        &report.accepted,
     ))
 }
 

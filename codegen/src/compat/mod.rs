@@ -26,7 +26,7 @@ mod text;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use gate::{GateReport, gate};
+pub use gate::{Accepted, AcceptedChange, GateReport, gate};
 pub use render::{Format, changelog, render};
 
 use crate::spec::OwnedPath;
@@ -76,7 +76,9 @@ pub const RULES: &[&str] = &[
     "request-property-made-required",
     "request-property-removed",
     "request-property-renamed",
+    "request-schema-added",
     "request-schema-changed",
+    "request-schema-removed",
     "request-type-changed",
     "request-variant-added",
     "request-variant-removed",
@@ -108,7 +110,9 @@ pub const RULES: &[&str] = &[
     "response-property-made-required",
     "response-property-removed",
     "response-property-renamed",
+    "response-schema-added",
     "response-schema-changed",
+    "response-schema-removed",
     "response-status-added",
     "response-status-changed",
     "response-status-removed",

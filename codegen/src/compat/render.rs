@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Change, Severity};
+use super::{AcceptedChange, Change, Severity};
 
 /// How a report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +33,14 @@ fn count(changes: &[Change], severity: Severity) -> usize {
     changes.iter().filter(|c| c.severity == severity).count()
 }
 
-fn summary(changes: &[Change]) -> String {
+/// The counts by severity; `accepted` of the breaking changes were accepted.
+fn summary(changes: &[Change], accepted: usize) -> String {
+    let accepted = match accepted {
+        0 => String::new(),
+        n => format!(" ({n} accepted)"),
+    };
     format!(
-        "{} breaking, {} non-breaking, {} info",
+        "{} breaking{accepted}, {} non-breaking, {} info",
         count(changes, Severity::Breaking),
         count(changes, Severity::NonBreaking),
         count(changes, Severity::Info)
@@ -54,10 +59,10 @@ pub fn render(changes: &[Change], format: Format) -> String {
                 }
                 let _ = writeln!(out, "{:<13}at {} [{}]", "", change.path, change.rule);
             }
-            let _ = writeln!(out, "{}", summary(changes));
+            let _ = writeln!(out, "{}", summary(changes, 0));
         }
         Format::Markdown => {
-            let _ = writeln!(out, "{}\n", summary(changes));
+            let _ = writeln!(out, "{}\n", summary(changes, 0));
             if !changes.is_empty() {
                 out.push_str("| Severity | Operation | Change | Where |\n|---|---|---|---|\n");
                 for change in changes {
@@ -92,14 +97,21 @@ fn cell(text: &str) -> String {
 
 /// Markdown of the changes from `from` to `to`, grouped by operation (in
 /// the order operations first appear, document-wide changes last) and by
-/// severity within each.
-pub fn changelog(title: &str, from: &str, to: &str, changes: &[Change]) -> String {
+/// severity within each. A change among `accepted` carries its reason, so a
+/// reader sees why a breaking change does not concern them.
+pub fn changelog(
+    title: &str,
+    from: &str,
+    to: &str,
+    changes: &[Change],
+    accepted: &[AcceptedChange],
+) -> String {
     let mut out = format!("# {title}: changes from {from} to {to}\n\n");
     if changes.is_empty() {
         let _ = writeln!(out, "No changes since {from}.");
         return out;
     }
-    let _ = writeln!(out, "{}.\n", summary(changes));
+    let _ = writeln!(out, "{}.\n", summary(changes, accepted.len()));
     let mut groups: Vec<Option<&str>> = Vec::new();
     for change in changes {
         let group = change.operation.as_deref();
@@ -130,7 +142,13 @@ pub fn changelog(title: &str, from: &str, to: &str, changes: &[Change]) -> Strin
             };
             let _ = writeln!(out, "### {heading}\n");
             for change in listed {
-                let _ = writeln!(out, "- {} (`{}`)", change.message, change.path);
+                let _ = write!(out, "- {} (`{}`)", change.message, change.path);
+                match accepted.iter().find(|a| a.change == *change) {
+                    Some(a) => {
+                        let _ = writeln!(out, "; accepted: {}", a.reason);
+                    }
+                    None => out.push('\n'),
+                }
             }
             out.push('\n');
         }

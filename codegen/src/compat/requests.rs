@@ -330,19 +330,59 @@ impl Diff<'_> {
                 self.report(rule, Severity::Breaking, &content_path.key(media), message);
                 continue;
             };
-            if let (Some(old_schema), Some(new_schema)) =
-                (old_entry.get("schema"), new_entry.get("schema"))
-            {
-                let described = if old_media.len() > 1 {
-                    Subject::new(format!("{subject} ({media})"))
-                } else {
-                    Subject::new(subject)
-                };
-                self.schema(
+            let described = if old_media.len() > 1 {
+                format!("{subject} ({media})")
+            } else {
+                subject.to_owned()
+            };
+            match (media_schema(old_entry), media_schema(new_entry)) {
+                (Some((old_schema, _)), Some((new_schema, key))) => self.schema(
                     old_schema,
                     new_schema,
-                    &Site::new(direction, content_path.key(media).key("schema"), described),
-                );
+                    &Site::new(
+                        direction,
+                        content_path.key(media).key(key),
+                        Subject::new(described),
+                    ),
+                ),
+                (Some(_), None) => {
+                    let (rule, severity, consequence) = match direction {
+                        // Anything is accepted now.
+                        Direction::Request => (
+                            "request-schema-removed",
+                            Severity::NonBreaking,
+                            "the server accepts any body",
+                        ),
+                        Direction::Response => (
+                            "response-schema-removed",
+                            Severity::Breaking,
+                            "clients can no longer rely on its shape",
+                        ),
+                    };
+                    let message = format!(
+                        "{}: schema removed; {consequence}.",
+                        capitalised(&described)
+                    );
+                    self.report(rule, severity, &content_path.key(media), message);
+                }
+                (None, Some((_, key))) => {
+                    let (rule, severity, consequence) = match direction {
+                        Direction::Request => (
+                            "request-schema-added",
+                            Severity::Breaking,
+                            "bodies that do not match it are refused",
+                        ),
+                        Direction::Response => (
+                            "response-schema-added",
+                            Severity::NonBreaking,
+                            "its shape is now promised",
+                        ),
+                    };
+                    let message =
+                        format!("{}: schema added; {consequence}.", capitalised(&described));
+                    self.report(rule, severity, &content_path.key(media).key(key), message);
+                }
+                (None, None) => {}
             }
         }
         for media in new_media.keys() {
@@ -363,3 +403,17 @@ impl Diff<'_> {
         }
     }
 }
+
+/// What a media type promises of a body: its `schema` or, for a stream
+/// that is not one document (server-sent events), the schema of each
+/// event's data in `x-charter-event-data`. Either may stand for the other,
+/// so a schema moved from one to the other is compared, not lost.
+fn media_schema(entry: &Value) -> Option<(&Value, &'static str)> {
+    entry
+        .get("schema")
+        .map(|schema| (schema, "schema"))
+        .or_else(|| entry.get(EVENT_DATA).map(|schema| (schema, EVENT_DATA)))
+}
+
+/// The extension that holds the schema of each server-sent event's data.
+pub const EVENT_DATA: &str = "x-charter-event-data";
