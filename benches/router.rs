@@ -107,8 +107,10 @@ impl v2::Api for Fake {
         remove_channel_member(auth: Uuid, path: RemoveChannelMemberPath) -> RemoveChannelMemberResponse;
         create_message(auth: Uuid, path: CreateMessagePath, headers: CreateMessageHeaders, body: CreateMessageRequest) -> CreateMessageResponse;
         list_messages(auth: Uuid, path: ListMessagesPath, query: ListMessagesQuery) -> ListMessagesResponse;
+        get_message(auth: Uuid, path: GetMessagePath, headers: GetMessageHeaders) -> GetMessageResponse;
+        update_message(auth: Uuid, path: UpdateMessagePath, headers: UpdateMessageHeaders, body: UpdateMessageRequest) -> UpdateMessageResponse;
         delete_message(auth: Uuid, path: DeleteMessagePath) -> DeleteMessageResponse;
-        stream_channel_events(auth: Uuid, path: StreamChannelEventsPath, headers: StreamChannelEventsHeaders) -> StreamChannelEventsResponse;
+        stream_channel_events(auth: Uuid, path: StreamChannelEventsPath, query: StreamChannelEventsQuery, headers: StreamChannelEventsHeaders) -> StreamChannelEventsResponse;
         connect_web_socket(auth: Option<Uuid>, headers: ConnectWebSocketHeaders, upgrade: charter::runtime::WebSocketUpgrade) -> ConnectWebSocketResponse;
     }
 }

@@ -1,6 +1,6 @@
-//! Messages in channels, with idempotent creation. Posting and deleting
-//! record `message.created` / `message.deleted` [`events`] in
-//! the same transaction.
+//! Messages in channels, with idempotent creation. Posting, editing and
+//! deleting record `message.created` / `message.updated` /
+//! `message.deleted` [`events`] in the same transaction.
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -28,6 +28,16 @@ pub struct MessageRow {
     pub author_id: Uuid,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// Numbers the message's representations (its ETag); 1 until edited.
+    /// Absent from payloads recorded before edits existed.
+    #[serde(default = "first_version")]
+    pub version: i64,
+    #[serde(default)]
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+fn first_version() -> i64 {
+    1
 }
 
 impl FromInlineRow for MessageRow {
@@ -39,13 +49,15 @@ impl FromInlineRow for MessageRow {
             author_id: row.uuid("author_id")?,
             body: row.text("body")?,
             created_at: row.timestamp("created_at")?,
+            version: row.int("version")?,
+            edited_at: row.optional_timestamp("edited_at")?,
         })
     }
 }
 
 macro_rules! message_columns {
     () => {
-        "seq, id, channel_id, author_id, body, created_at"
+        "seq, id, channel_id, author_id, body, created_at, version, edited_at"
     };
 }
 
@@ -115,13 +127,109 @@ pub async fn delete_as(
     let channel = channels::visible(store, actor.user_id, channel).await?;
     let row = find(store, channel.id, message)
         .await?
-        .ok_or_else(|| Problem::not_found("No message with this id in this channel."))?;
+        .ok_or_else(no_message)?;
     if row.author_id != actor.user_id && !channel.is_owner(actor.user_id) {
         return Err(Problem::forbidden(
             "Only the message's author or the channel's owner may delete it.",
         ));
     }
     delete(store, channel.id, row.id).await
+}
+
+/// The message `id` of `channel`, which `viewer` must be able to see; 404
+/// when either is not there.
+pub async fn find_visible(
+    store: &Store,
+    viewer: Uuid,
+    channel: Uuid,
+    id: Uuid,
+) -> Result<MessageRow, Problem> {
+    let channel = channels::visible(store, viewer, channel).await?;
+    find(store, channel.id, id).await?.ok_or_else(no_message)
+}
+
+fn no_message() -> Problem {
+    Problem::not_found("No message with this id in this channel.")
+}
+
+/// Edits the body of `current`, a message the caller has read with
+/// [`find_visible`]. Only its author may: the channel's owner moderates by
+/// deleting, not by putting words in someone's mouth. With `expected`, the
+/// message must still be at that version; `None` when it is not (or is
+/// gone), as for every conditional write.
+pub async fn edit_as(
+    store: &Store,
+    actor: &Principal,
+    current: &MessageRow,
+    expected: Option<i64>,
+    body: &str,
+) -> Result<Option<MessageRow>, Problem> {
+    if current.author_id != actor.user_id {
+        return Err(Problem::forbidden("Only the message's author may edit it."));
+    }
+    edit(store, current.channel_id, current.id, expected, body).await
+}
+
+/// What one edit found.
+enum Edited {
+    Done(MessageRow, Event),
+    /// Not at the expected version, or gone.
+    Stale,
+    ChannelGone,
+}
+
+/// Sets the message's body, bumps its version and stamps `edited_at`,
+/// recording `message.updated` in the same transaction.
+async fn edit(
+    store: &Store,
+    channel: Uuid,
+    id: Uuid,
+    expected: Option<i64>,
+    body: &str,
+) -> Result<Option<MessageRow>, Problem> {
+    let sql = concat!(
+        "UPDATE messages SET body = $1, edited_at = $2, version = version + 1 \
+         WHERE id = $3 AND channel_id = $4 AND ($5 IS NULL OR version = $5) RETURNING ",
+        message_columns!()
+    );
+    let (_turn, publisher) = store.start_write(channel).await?;
+    let outcome = on_db!(&store.db, pool => async {
+        let mut tx = pool.begin().await?;
+        // The channel's row first (see the lock order in `events`).
+        let Some(seq) = events::reserve(&mut *tx, channel).await? else {
+            tx.rollback().await?;
+            return Ok(Edited::ChannelGone);
+        };
+        let row: Option<MessageRow> = sqlx::query_as(sql)
+            .bind(body)
+            .bind(now())
+            .bind(id)
+            .bind(channel)
+            .bind(expected)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Edited::Stale);
+        };
+        let event = events::record(&mut *tx, channel, seq, EventKind::MessageUpdated, events::payload(&row)?).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Edited::Done(row, event))
+    }.await)?;
+    match outcome {
+        Edited::Done(row, event) => {
+            publisher.publish([event]);
+            Ok(Some(row))
+        }
+        Edited::Stale => {
+            publisher.publish(None);
+            Ok(None)
+        }
+        Edited::ChannelGone => {
+            publisher.publish(None);
+            Err(channel_gone())
+        }
+    }
 }
 
 /// How long an `Idempotency-Key` is remembered.

@@ -124,6 +124,96 @@ contract_test!(
     }
 );
 
+/// The edited message of a `message.updated` event.
+fn updated(event: &types::ChannelEvent) -> (Uuid, String) {
+    match event {
+        types::ChannelEvent::MessageUpdatedEvent(e) => (e.data.id, e.data.body.to_string()),
+        other => panic!("expected message.updated, got {other:?}"),
+    }
+}
+
+contract_test!(
+    edits_reach_sse_and_websocket_followers_that_ask_for_them_only,
+    |server| {
+        let alice = server.user("Alice").await;
+        let room = channel(&alice, "room", types::ChannelVisibility::Public)
+            .await
+            .id;
+        let mut with_edits = ChannelEvents::connect_with_edits(&alice.client, room, None)
+            .await
+            .expect("SSE with edits");
+        let mut without = ChannelEvents::connect(&alice.client, room, None)
+            .await
+            .expect("SSE");
+        let mut session = Session::connect(&server.anonymous(), &alice.access_token)
+            .await
+            .expect("WebSocket");
+        session
+            .subscribe_with_edits(room, None)
+            .await
+            .expect("subscribe with edits");
+        let mut plain = Session::connect(&server.anonymous(), &alice.access_token)
+            .await
+            .expect("WebSocket");
+        plain.subscribe(room, None).await.expect("subscribe");
+
+        let first = post(&alice, room, "teh plan").await.id;
+        alice
+            .client
+            .update_message()
+            .channel_id(room)
+            .message_id(first)
+            .body(types::UpdateMessageRequest {
+                body: "the plan".parse().expect("body"),
+            })
+            .send()
+            .await
+            .expect("edit");
+        let second = post(&alice, room, "next").await.id;
+
+        // Asked for: created, updated (with the new body), created.
+        for events in [
+            [
+                next_event(&mut with_edits).await,
+                next_event(&mut with_edits).await,
+                next_event(&mut with_edits).await,
+            ],
+            [
+                ws_event(&mut session).await,
+                ws_event(&mut session).await,
+                ws_event(&mut session).await,
+            ],
+        ] {
+            assert_eq!(created(&events[0]), first);
+            assert_eq!(updated(&events[1]), (first, "the plan".to_owned()));
+            assert_eq!(seq(&events[1]), seq(&events[0]) + 1);
+            assert_eq!(created(&events[2]), second);
+        }
+        // Not asked for: the edit's seq is skipped, nothing else is.
+        for events in [
+            [
+                next_event(&mut without).await,
+                next_event(&mut without).await,
+            ],
+            [ws_event(&mut plain).await, ws_event(&mut plain).await],
+        ] {
+            assert_eq!(created(&events[0]), first);
+            assert_eq!(created(&events[1]), second);
+            assert_eq!(seq(&events[1]), seq(&events[0]) + 2);
+        }
+
+        // Resuming with edits replays the stored edit too.
+        let mut resumed = ChannelEvents::connect_with_edits(&alice.client, room, Some(0))
+            .await
+            .expect("resume");
+        let replayed = [
+            next_event(&mut resumed).await,
+            next_event(&mut resumed).await,
+        ];
+        assert_eq!(updated(&replayed[1]), (first, "the plan".to_owned()));
+    }
+);
+
 contract_test!(
     sse_stream_advertises_retry_and_keeps_alive,
     config = |config| config.live.sse_keep_alive = Duration::from_millis(300),
@@ -432,6 +522,7 @@ contract_test!(
             type_: types::WsSubscribeType::Subscribe,
             channel_id: room,
             last_event_id: None,
+            edits: false,
         });
         eager.send(&subscribe).await.expect("send");
         assert_eq!(closed_with(&mut eager).await, 1008);

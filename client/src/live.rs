@@ -69,6 +69,7 @@ pub fn seq(event: &types::ChannelEvent) -> i64 {
         E::ChannelDeletedEvent(e) => e.seq,
         E::MemberAddedEvent(e) => e.seq,
         E::MemberRemovedEvent(e) => e.seq,
+        E::MessageUpdatedEvent(e) => e.seq,
     };
     i64::try_from(seq.get()).unwrap_or(i64::MAX)
 }
@@ -91,6 +92,8 @@ pub struct ChannelEvents {
     client: v2::Client,
     channel: Uuid,
     last_event_id: Option<i64>,
+    /// Whether `message.updated` events are asked for.
+    edits: bool,
     retry: Duration,
     /// Reconnections in a row that failed; gives up after [`Self::MAX_RETRIES`].
     failures: u32,
@@ -108,10 +111,30 @@ impl ChannelEvents {
         channel: Uuid,
         last_event_id: Option<i64>,
     ) -> Result<ChannelEvents, LiveError> {
+        Self::open_with(client, channel, last_event_id, false).await
+    }
+
+    /// [`ChannelEvents::connect`], with message edits (`message.updated`)
+    /// delivered too.
+    pub async fn connect_with_edits(
+        client: &v2::Client,
+        channel: Uuid,
+        last_event_id: Option<i64>,
+    ) -> Result<ChannelEvents, LiveError> {
+        Self::open_with(client, channel, last_event_id, true).await
+    }
+
+    async fn open_with(
+        client: &v2::Client,
+        channel: Uuid,
+        last_event_id: Option<i64>,
+        edits: bool,
+    ) -> Result<ChannelEvents, LiveError> {
         let mut events = ChannelEvents {
             client: client.clone(),
             channel,
             last_event_id,
+            edits,
             retry: Duration::from_secs(2),
             failures: 0,
             stream: None,
@@ -128,6 +151,9 @@ impl ChannelEvents {
 
     async fn open(&mut self) -> Result<(), LiveError> {
         let mut request = self.client.stream_channel_events().channel_id(self.channel);
+        if self.edits {
+            request = request.edits(true);
+        }
         if let Some(seq) = self.last_event_id {
             request = request.last_event_id(seq);
         }
@@ -290,10 +316,30 @@ impl Session {
         channel: Uuid,
         last_event_id: Option<i64>,
     ) -> Result<i64, LiveError> {
+        self.subscribe_with(channel, last_event_id, false).await
+    }
+
+    /// [`Session::subscribe`], with message edits (`message.updated`)
+    /// delivered too.
+    pub async fn subscribe_with_edits(
+        &mut self,
+        channel: Uuid,
+        last_event_id: Option<i64>,
+    ) -> Result<i64, LiveError> {
+        self.subscribe_with(channel, last_event_id, true).await
+    }
+
+    async fn subscribe_with(
+        &mut self,
+        channel: Uuid,
+        last_event_id: Option<i64>,
+        edits: bool,
+    ) -> Result<i64, LiveError> {
         let subscribe = types::WsSubscribe {
             type_: types::WsSubscribeType::Subscribe,
             channel_id: channel,
             last_event_id,
+            edits,
         };
         self.send(&types::WsClientMessage::Subscribe(subscribe))
             .await?;

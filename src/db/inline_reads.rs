@@ -139,6 +139,17 @@ impl<'a> InlineRow<'a> {
         }
     }
 
+    /// A nullable [`InlineRow::timestamp`].
+    pub fn optional_timestamp(&self, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let index = self.index(column)?;
+        if matches!(self.row.get_ref(index)?, ValueRef::Null) {
+            return Ok(None);
+        }
+        // Read the same column again as a timestamp.
+        self.next.set(index);
+        self.timestamp(column).map(Some)
+    }
+
     /// sqlx stores a `DateTime<Utc>` as RFC 3339 TEXT
     /// (`2026-12-01T10:00:00.123456+00:00`) and decodes it with
     /// `DateTime::parse_from_rfc3339` first; the other forms it reads

@@ -19,7 +19,8 @@
 //!
 //! | kind              | data (recorded by)                                                   |
 //! |-------------------|----------------------------------------------------------------------|
-//! | `message.created` | a `MessageRow`: `{id, channel_id, author_id, body, created_at}`      |
+//! | `message.created` | a `MessageRow`: `{id, channel_id, author_id, body, created_at, version, edited_at}` |
+//! | `message.updated` | a `MessageRow`, as edited                                            |
 //! | `message.deleted` | a `MessageKey`: `{id, channel_id}`                                   |
 //! | `channel.updated` | a `ChannelRow`: `{id, name, topic, visibility, owner_id, created_at, updated_at}` |
 //! | `channel.deleted` | a `ChannelKey`: `{id}`                                               |
@@ -108,6 +109,8 @@ pub const MAX_PAGE: usize = 1000;
 pub enum EventKind {
     #[serde(rename = "message.created")]
     MessageCreated,
+    #[serde(rename = "message.updated")]
+    MessageUpdated,
     #[serde(rename = "message.deleted")]
     MessageDeleted,
     #[serde(rename = "channel.updated")]
@@ -121,8 +124,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::MessageCreated,
+        EventKind::MessageUpdated,
         EventKind::MessageDeleted,
         EventKind::ChannelUpdated,
         EventKind::ChannelDeleted,
@@ -134,6 +138,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::MessageCreated => "message.created",
+            EventKind::MessageUpdated => "message.updated",
             EventKind::MessageDeleted => "message.deleted",
             EventKind::ChannelUpdated => "channel.updated",
             EventKind::ChannelDeleted => "channel.deleted",

@@ -66,6 +66,7 @@ pub(super) fn message(row: &MessageRow) -> Message {
         author_id: row.author_id,
         body: row.body.clone(),
         created_at: row.created_at,
+        edited_at: row.edited_at,
     }
 }
 
@@ -100,6 +101,13 @@ pub(super) fn channel_event(event: &Event) -> Result<ChannelEvent, Problem> {
             seq,
             created_at,
             r#type: MessageCreatedEventType::MessageCreated,
+            data: message(&recorded::<MessageRow>(event)?),
+        }),
+        EventKind::MessageUpdated => ChannelEvent::MessageUpdatedEvent(MessageUpdatedEvent {
+            channel_id,
+            seq,
+            created_at,
+            r#type: MessageUpdatedEventType::MessageUpdated,
             data: message(&recorded::<MessageRow>(event)?),
         }),
         EventKind::MessageDeleted => {

@@ -16,6 +16,7 @@ use charter_runtime::{Problem, RequestContext, WebSocketUpgrade};
 const ME: &str = "me";
 const USER: &str = "user";
 const CHANNEL: &str = "channel";
+const MESSAGE: &str = "message";
 
 fn token_pair(app: &App, session: users::Session) -> TokenPair {
     TokenPair {
@@ -462,16 +463,67 @@ impl Api for App {
         Ok(DeleteMessageResponse::NoContent)
     }
 
+    async fn get_message(
+        &self,
+        _ctx: &RequestContext,
+        auth: Principal,
+        path: GetMessagePath,
+        headers: GetMessageHeaders,
+    ) -> Result<GetMessageResponse, Problem> {
+        let row =
+            messages::find_visible(&self.store, auth.user_id, path.channel_id, path.message_id)
+                .await?;
+        let tag = etag(MESSAGE, row.id, row.version);
+        if none_match_hits(headers.if_none_match.as_deref(), &tag) {
+            return Ok(GetMessageResponse::NotModified { etag: tag });
+        }
+        Ok(GetMessageResponse::Ok {
+            etag: tag,
+            body: message(&row),
+        })
+    }
+
+    async fn update_message(
+        &self,
+        _ctx: &RequestContext,
+        auth: Principal,
+        path: UpdateMessagePath,
+        headers: UpdateMessageHeaders,
+        body: UpdateMessageRequest,
+    ) -> Result<UpdateMessageResponse, Problem> {
+        let current =
+            messages::find_visible(&self.store, auth.user_id, path.channel_id, path.message_id)
+                .await?;
+        let expected = check_if_match(
+            headers.if_match.as_deref(),
+            &etag(MESSAGE, current.id, current.version),
+            current.version,
+        )?;
+        let row = messages::edit_as(&self.store, &auth, &current, expected, &body.body)
+            .await?
+            .ok_or_else(changed_meanwhile)?;
+        Ok(UpdateMessageResponse::Ok {
+            etag: etag(MESSAGE, row.id, row.version),
+            body: message(&row),
+        })
+    }
+
     async fn stream_channel_events(
         &self,
         _ctx: &RequestContext,
         auth: Principal,
         path: StreamChannelEventsPath,
+        query: StreamChannelEventsQuery,
         headers: StreamChannelEventsHeaders,
     ) -> Result<StreamChannelEventsResponse, Problem> {
-        let body =
-            super::live::channel_stream(self, auth.user_id, path.channel_id, headers.last_event_id)
-                .await?;
+        let body = super::live::channel_stream(
+            self,
+            auth.user_id,
+            path.channel_id,
+            headers.last_event_id,
+            query.edits,
+        )
+        .await?;
         Ok(StreamChannelEventsResponse::Ok { body })
     }
 

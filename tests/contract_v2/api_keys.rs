@@ -351,14 +351,7 @@ contract_test!(api_key_scopes_are_enforced, |server| {
         .await
         .expect("get");
     assert!(unchanged.topic.is_none());
-    let messages = alice
-        .client
-        .list_messages()
-        .channel_id(general.id)
-        .send()
-        .await
-        .expect("list")
-        .into_inner();
+    let messages = messages_page(&alice.client, general.id).await;
     assert!(messages.items.is_empty(), "nothing was posted");
 
     // A write-only key writes but does not read.

@@ -58,14 +58,7 @@ contract_test!(concurrent_idempotent_posts_share_one_message, |server| {
     assert!(outcomes.iter().all(|(s, _)| *s == 201), "{outcomes:?}");
     let ids: HashSet<String> = outcomes.iter().map(|(_, b)| b["id"].to_string()).collect();
     assert_eq!(ids.len(), 1, "{outcomes:?}");
-    let listed = alice
-        .client
-        .list_messages()
-        .channel_id(general.id)
-        .send()
-        .await
-        .expect("list")
-        .into_inner();
+    let listed = messages_page(&alice.client, general.id).await;
     assert_eq!(listed.items.len(), 1);
 });
 

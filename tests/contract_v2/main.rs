@@ -195,6 +195,17 @@ async fn add_member(owner: &TestUser, channel: Uuid, user: Uuid) -> Call<types::
         .await
 }
 
+/// The newest page of a channel's messages, as `client` sees it.
+async fn messages_page(client: &v2::Client, channel: Uuid) -> types::MessagePage {
+    client
+        .list_messages()
+        .channel_id(channel)
+        .send()
+        .await
+        .expect("list")
+        .into_inner()
+}
+
 async fn new_key(
     user: &TestUser,
     name: &str,

@@ -108,14 +108,7 @@ contract_test!(create_message, |server| {
     ];
     assert_ne!(twice[0].id, twice[1].id);
 
-    let listed = alice
-        .client
-        .list_messages()
-        .channel_id(general.id)
-        .send()
-        .await
-        .expect("list")
-        .into_inner();
+    let listed = messages_page(&alice.client, general.id).await;
     let bodies: Vec<_> = listed.items.iter().map(|m| m.body.to_string()).collect();
     assert_eq!(
         bodies,
@@ -402,14 +395,7 @@ contract_test!(delete_message, |server| {
         .await
         .expect("owner deletes");
     assert_eq!(moderated.status().as_u16(), 204);
-    let left = carol
-        .client
-        .list_messages()
-        .channel_id(general.id)
-        .send()
-        .await
-        .expect("list")
-        .into_inner();
+    let left = messages_page(&carol.client, general.id).await;
     assert_eq!(
         left.items.iter().map(|m| m.id).collect::<Vec<_>>(),
         [alices.id]
@@ -425,4 +411,217 @@ contract_test!(delete_message, |server| {
         .await
         .expect("delete with key");
     assert_eq!(by_key.status().as_u16(), 204);
+});
+
+contract_test!(get_message, |server| {
+    let alice = server.user("Alice").await;
+    let bob = server.user("Bob").await;
+    let general = channel(&alice, "general", public()).await;
+    let other = channel(&alice, "other", public()).await;
+    let secret = channel(&alice, "secret", private()).await;
+    let posted = post(&alice, general.id, "read me").await;
+    let hidden = post(&alice, secret.id, "hidden").await;
+
+    let response = bob
+        .client
+        .get_message()
+        .channel_id(general.id)
+        .message_id(posted.id)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status().as_u16(), 200);
+    let tag = etag(response.headers());
+    assert_eq!(response.into_inner(), posted);
+    assert_eq!(posted.edited_at, None, "never edited");
+
+    // Conditional reads: 304 while current, 200 with a new tag once edited.
+    not_modified(
+        bob.client
+            .get_message()
+            .channel_id(general.id)
+            .message_id(posted.id)
+            .if_none_match(tag.as_str())
+            .send()
+            .await,
+        &tag,
+    )
+    .await;
+    edit(
+        &alice.client,
+        general.id,
+        posted.id,
+        None,
+        "read me, edited",
+    )
+    .await
+    .expect("edit");
+    let changed = bob
+        .client
+        .get_message()
+        .channel_id(general.id)
+        .message_id(posted.id)
+        .if_none_match(tag.as_str())
+        .send()
+        .await
+        .expect("changed");
+    assert_eq!(changed.status().as_u16(), 200);
+    assert_ne!(etag(changed.headers()), tag);
+    assert_eq!(changed.body.as_str(), "read me, edited");
+
+    // Another channel's id, an unknown id, a private channel: all 404 alike.
+    let get = |channel: Uuid, message: Uuid| {
+        let client = bob.client.clone();
+        async move {
+            client
+                .get_message()
+                .channel_id(channel)
+                .message_id(message)
+                .send()
+                .await
+        }
+    };
+    let elsewhere = fail(get(other.id, posted.id).await, 404, "NOT_FOUND");
+    let unknown = fail(get(general.id, Uuid::new_v4()).await, 404, "NOT_FOUND");
+    fail(get(secret.id, hidden.id).await, 404, "NOT_FOUND");
+    assert_eq!(elsewhere.detail, unknown.detail);
+
+    // With a read key.
+    let key = new_key(&bob, "reader", &[types::ApiKeyScope::Read]).await;
+    let via_key = with_key(&server, &key)
+        .get_message()
+        .channel_id(general.id)
+        .message_id(posted.id)
+        .send()
+        .await
+        .expect("key");
+    assert_eq!(via_key.id, posted.id);
+});
+
+/// `updateMessage` with an optional `If-Match`.
+async fn edit(
+    client: &v2::Client,
+    channel: Uuid,
+    message: Uuid,
+    if_match: Option<&str>,
+    text: &str,
+) -> Call<types::Message> {
+    let mut request = client
+        .update_message()
+        .channel_id(channel)
+        .message_id(message)
+        .body(types::UpdateMessageRequest {
+            body: text.parse().expect("body"),
+        });
+    if let Some(tag) = if_match {
+        request = request.if_match(tag);
+    }
+    request.send().await
+}
+
+contract_test!(update_message, |server| {
+    let alice = server.user("Alice").await;
+    let bob = server.user("Bob").await;
+    let general = channel(&alice, "general", public()).await;
+    let secret = channel(&alice, "secret", private()).await;
+    let bobs = post(&bob, general.id, "teh release").await;
+    let hidden = post(&alice, secret.id, "hidden").await;
+
+    // The author edits: new body, edited_at, a new ETag, same id and time.
+    let edited = edit(&bob.client, general.id, bobs.id, None, "the release")
+        .await
+        .expect("author edits");
+    assert_eq!(edited.status().as_u16(), 200);
+    let tag = etag(edited.headers());
+    let edited = edited.into_inner();
+    assert_eq!(
+        (edited.id, edited.body.as_str(), edited.created_at),
+        (bobs.id, "the release", bobs.created_at)
+    );
+    let edited_at = edited.edited_at.expect("edited_at is set");
+    assert!(edited_at >= bobs.created_at);
+    let listed = messages_page(&alice.client, general.id).await;
+    assert_eq!(
+        listed.items,
+        std::slice::from_ref(&edited),
+        "an edit is not a new message"
+    );
+
+    // Conditional: the current tag passes, a stale one is 412 and changes nothing.
+    let again = edit(
+        &bob.client,
+        general.id,
+        bobs.id,
+        Some(&tag),
+        "the release, v2",
+    )
+    .await
+    .expect("current If-Match");
+    let newer = etag(again.headers());
+    fail(
+        edit(&bob.client, general.id, bobs.id, Some(&tag), "lost update").await,
+        412,
+        "PRECONDITION_FAILED",
+    );
+    let stored = bob
+        .client
+        .get_message()
+        .channel_id(general.id)
+        .message_id(bobs.id)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(etag(stored.headers()), newer);
+    assert_eq!(stored.body.as_str(), "the release, v2");
+
+    // Not the author (the channel's owner included): 403, nothing changes.
+    fail(
+        edit(&alice.client, general.id, bobs.id, None, "owner's words").await,
+        403,
+        "FORBIDDEN",
+    );
+    // Unknown, or in a private channel the caller cannot see: 404.
+    fail(
+        edit(&bob.client, general.id, Uuid::new_v4(), None, "x").await,
+        404,
+        "NOT_FOUND",
+    );
+    fail(
+        edit(&bob.client, secret.id, hidden.id, None, "x").await,
+        404,
+        "NOT_FOUND",
+    );
+    // A body the schema refuses: every violation, with its pointer.
+    let raw = server
+        .raw()
+        .patch(server.url(&format!(
+            "/api/v2/channels/{}/messages/{}",
+            general.id, bobs.id
+        )))
+        .bearer_auth(&bob.access_token)
+        .json(&json!({"body": "", "extra": 1}))
+        .send()
+        .await
+        .expect("send");
+    let problem = raw_problem(raw, 422, "VALIDATION_FAILED").await;
+    assert_eq!(raw_pointers(&problem, "body"), set(&["#/body", "#/extra"]));
+
+    // A read key may not edit; a write key of the author may.
+    let reader = new_key(&bob, "reader", &[types::ApiKeyScope::Read]).await;
+    fail(
+        edit(&with_key(&server, &reader), general.id, bobs.id, None, "x").await,
+        403,
+        "INSUFFICIENT_SCOPE",
+    );
+    let writer = new_key(&bob, "writer", &[types::ApiKeyScope::Write]).await;
+    let by_key = edit(
+        &with_key(&server, &writer),
+        general.id,
+        bobs.id,
+        None,
+        "by key",
+    )
+    .await
+    .expect("write key");
+    assert_eq!(by_key.body.as_str(), "by key");
 });

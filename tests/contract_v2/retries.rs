@@ -119,14 +119,7 @@ contract_test!(
             .into_inner();
         assert!(started.elapsed() >= Duration::from_millis(500));
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let stored = alice
-            .client
-            .list_messages()
-            .channel_id(room.id)
-            .send()
-            .await
-            .expect("list")
-            .into_inner();
+        let stored = messages_page(&alice.client, room.id).await;
         let copies = stored
             .items
             .iter()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{Open, follow_visible};
+use super::{Open, follow_visible, wanted};
 use crate::app::App;
 use crate::channels;
 use crate::events;
@@ -16,12 +16,14 @@ pub const SSE_RETRY: Duration = Duration::from_secs(2);
 
 /// The SSE stream of `channel` for `viewer`: stored events after
 /// `last_event_id`, then live ones; without `last_event_id`, only events
-/// from now on. 404 when the viewer may not see the channel.
+/// from now on; message edits only with `edits`. 404 when the viewer may
+/// not see the channel.
 pub async fn channel_stream(
     app: &App,
     viewer: Uuid,
     channel: Uuid,
     last_event_id: Option<i64>,
+    edits: bool,
 ) -> Result<EventStream, Problem> {
     let follower = follow_visible(app, viewer, channel, last_event_id).await?;
     struct State {
@@ -38,18 +40,23 @@ pub async fn channel_stream(
         ended: false,
         _open: Open::new(app, false),
     };
-    let stream = futures::stream::unfold(state, |mut state| async move {
+    let stream = futures::stream::unfold(state, move |mut state| async move {
         if state.ended {
             return None;
         }
-        let event = tokio::select! {
-            _ = state.app.shutdown.cancelled() => return None,
-            next = state.follower.next() => match next {
-                Ok(Some(event)) => event,
-                // The end of the channel, or a database error: the client
-                // reconnects with Last-Event-ID and is checked again.
-                Ok(None) | Err(_) => return None,
-            },
+        let event = loop {
+            let event = tokio::select! {
+                _ = state.app.shutdown.cancelled() => return None,
+                next = state.follower.next() => match next {
+                    Ok(Some(event)) => event,
+                    // The end of the channel, or a database error: the client
+                    // reconnects with Last-Event-ID and is checked again.
+                    Ok(None) | Err(_) => return None,
+                },
+            };
+            if wanted(&event, edits) {
+                break event;
+            }
         };
         state.ended = !channels::still_visible_after(&state.app.store, state.viewer, &event).await;
         // An event that cannot be shown ends the stream; the client

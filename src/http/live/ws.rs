@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Open, Settings, follow_visible};
+use super::{Open, Settings, follow_visible, wanted};
 use crate::api::v2::*;
 use crate::app::App;
 use crate::auth::{CredentialKind, Principal};
@@ -327,7 +327,12 @@ impl Session {
             WsClientMessage::WsSubscribe(subscribe) => {
                 let channel = subscribe.channel_id;
                 match self
-                    .subscribe(&principal, channel, subscribe.last_event_id)
+                    .subscribe(
+                        &principal,
+                        channel,
+                        subscribe.last_event_id,
+                        subscribe.edits,
+                    )
                     .await
                 {
                     Ok(after) => self.send(&WsServerMessage::WsSubscribed(WsSubscribed {
@@ -393,12 +398,14 @@ impl Session {
         None
     }
 
-    /// Starts following `channel`; the seq delivery starts after.
+    /// Starts following `channel` (message edits only with `edits`); the
+    /// seq delivery starts after.
     async fn subscribe(
         &mut self,
         principal: &Principal,
         channel: Uuid,
         last_event_id: Option<i64>,
+        edits: bool,
     ) -> Result<i64, Problem> {
         let mut follower =
             follow_visible(&self.app, principal.user_id, channel, last_event_id).await?;
@@ -413,6 +420,9 @@ impl Session {
                     Ok(Some(event)) => event,
                     Ok(None) | Err(_) => break,
                 };
+                if !wanted(&event, edits) {
+                    continue;
+                }
                 let Ok(message) = event_message(&event) else {
                     break;
                 };
