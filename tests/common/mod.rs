@@ -231,12 +231,18 @@ pub fn free_port() -> u16 {
 
 /// `TEST_DATABASE_URL`, or `None` (saying so) when it is unset or empty:
 /// the PostgreSQL variants of the tests then do not run.
-/// A client without credentials or retries, for a server at `base`.
-pub fn anonymous_client(base: &str) -> v2::Client {
+/// Clients of the harness send what the test says and return every answer
+/// as it comes (no retries, no Idempotency-Key of their own): the tests
+/// assert the server's own answers.
+pub fn plain_client(base: &str) -> ClientBuilder {
     ClientBuilder::new(base)
         .retry(Retry::never())
-        .v2()
-        .expect("client")
+        .idempotency_keys(false)
+}
+
+/// An anonymous [`plain_client`] of v2 at `base`.
+pub fn anonymous_client(base: &str) -> v2::Client {
+    plain_client(base).v2().expect("client")
 }
 
 pub fn test_database_url() -> Option<String> {
@@ -263,10 +269,9 @@ pub fn database_url(admin_url: &str, name: &str) -> String {
 }
 
 impl TestServer {
-    /// Clients of the harness return every answer as it comes (no
-    /// retries): the tests assert the server's own answers.
+    /// A [`plain_client`] of this server.
     pub fn builder(&self) -> ClientBuilder {
-        ClientBuilder::new(&self.base).retry(Retry::never())
+        plain_client(&self.base)
     }
 
     pub fn anonymous(&self) -> v2::Client {
