@@ -35,9 +35,9 @@ fn generate(spec: &Path, out: &Path) -> Result<(), String> {
         .with_tag(TagStyle::Merged)
         .with_derive("PartialEq")
         // Every client carries a `Policy` (retries, token session) and its
-        // hooks, in `src/policy.rs`, run around every operation.
+        // hooks, in `src/hooks.rs`, run around every operation.
         .with_inner_type(
-            "crate::Policy"
+            "crate::policy::Policy"
                 .parse::<proc_macro2::TokenStream>()
                 .map_err(|e| e.to_string())?,
         )

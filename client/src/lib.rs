@@ -2,58 +2,21 @@
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    unused_imports,
-    dead_code,
-    mismatched_lifetime_syntaxes
-)]
-pub mod v1 {
-    include!(concat!(env!("OUT_DIR"), "/v1.rs"));
-}
-
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    unused_imports,
-    dead_code,
-    mismatched_lifetime_syntaxes
-)]
-pub mod v2 {
-    include!(concat!(env!("OUT_DIR"), "/v2.rs"));
-}
-
+mod generated;
+mod hooks;
 pub mod live;
 pub mod pages;
 mod policy;
 mod retry;
 mod session;
+mod timeouts;
 
-pub use policy::{Policy, is_session_revoked};
+pub use generated::{v1, v2};
+pub use policy::{Policy, SessionError, TokenSource, is_session_revoked};
 pub use progenitor_client::{ByteStream, Error, ResponseValue};
 pub use retry::Retry;
-pub use session::{SessionError, TokenSession};
-
-/// How long a client waits: for a connection, and between two reads of a
-/// response. A live stream's keep-alives count as reads, so an open event
-/// stream is not cut while the server keeps it alive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: std::time::Duration,
-    pub read: std::time::Duration,
-}
-
-impl Default for Timeouts {
-    /// 10 s to connect, 60 s between reads (the server's SSE keep-alive is
-    /// 15 s and its WebSocket ping 20 s by default).
-    fn default() -> Self {
-        Timeouts {
-            connect: std::time::Duration::from_secs(10),
-            read: std::time::Duration::from_secs(60),
-        }
-    }
-}
+pub use session::TokenSession;
+pub use timeouts::Timeouts;
 
 /// How a client proves who it is.
 #[derive(Clone)]
@@ -103,11 +66,7 @@ impl Credentials {
         &self,
         timeouts: Timeouts,
     ) -> Result<reqwest::Client, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(reqwest::Client::builder()
-            .default_headers(self.headers()?)
-            .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.read)
-            .build()?)
+        Ok(timeouts.http().default_headers(self.headers()?).build()?)
     }
 }
 
@@ -150,9 +109,10 @@ impl ClientBuilder {
     }
 
     /// Sends the session's access token with every request, renewed before
-    /// it expires and after a 401.
-    pub fn session(mut self, session: TokenSession) -> Self {
-        self.policy.session = Some(session);
+    /// it expires and after a 401: a [`TokenSession`], or a [`TokenSource`]
+    /// of your own.
+    pub fn session(mut self, session: impl TokenSource + 'static) -> Self {
+        self.policy.session = Some(std::sync::Arc::new(session));
         self
     }
 
@@ -176,10 +136,7 @@ impl ClientBuilder {
     fn http_client(&self) -> Result<reqwest::Client, Box<dyn std::error::Error + Send + Sync>> {
         match &self.credentials {
             Some(credentials) => credentials.http_client_with(self.timeouts),
-            None => Ok(reqwest::Client::builder()
-                .connect_timeout(self.timeouts.connect)
-                .read_timeout(self.timeouts.read)
-                .build()?),
+            None => Ok(self.timeouts.http().build()?),
         }
     }
 

@@ -1,16 +1,59 @@
 //! What a client does around every request by itself: the session's access
 //! token, an `Idempotency-Key` on `createMessage`, a renewal after a 401,
 //! and retries of 429 and 503 answers. The generated clients carry a
-//! [`Policy`] and run these hooks on every operation.
+//! [`Policy`]; `hooks.rs` runs it around every operation.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
-use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
+use progenitor_client::{Error, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use crate::retry::Retry;
-use crate::session::{REVOKED, SessionError, TokenSession};
+
+/// The text of the [`Error::Custom`] a request fails with once its session
+/// is revoked; [`is_session_revoked`] recognises it.
+const REVOKED: &str = "the session was revoked: sign in again";
+
+/// Why a session could not give an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The server no longer accepts the refresh token (logout, password
+    /// change, reuse of a rotated token, or expiry): sign in again.
+    Revoked,
+    /// The renewal did not get through (network, 429, 503); the session
+    /// is intact and the next request tries again.
+    Renewal(String),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Revoked => f.write_str(REVOKED),
+            SessionError::Renewal(error) => write!(f, "the access token was not renewed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// A future a [`TokenSource`] answers with.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a client's access tokens come from: [`crate::TokenSession`], or a
+/// source of your own (a token broker, say).
+pub trait TokenSource: Send + Sync {
+    /// A current access token, renewed first when it is about to expire.
+    fn access_token(&self) -> Pending<'_, Result<String, SessionError>>;
+    /// After a 401 to a request sent with `rejected`: a token to send again
+    /// (renewed unless another task already has).
+    fn renew_after<'a>(&'a self, rejected: &'a str) -> Pending<'a, Result<String, SessionError>>;
+    /// Whether the server has ended the session.
+    fn is_revoked(&self) -> Pending<'_, bool>;
+}
 
 /// The operations whose POST the client makes repeatable with an
 /// `Idempotency-Key` of its own when the caller gave none, as the generated
@@ -18,16 +61,26 @@ use crate::session::{REVOKED, SessionError, TokenSession};
 const KEYED_OPERATIONS: &[&str] = &["create_message"];
 
 /// The behaviour a client adds to the operations it sends.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Policy {
     /// Retries of 429 and 503 answers.
     pub retry: Retry,
     /// The session whose access token every request carries, renewed as
     /// needed; `None` sends what the HTTP client's headers say.
-    pub session: Option<TokenSession>,
+    pub session: Option<Arc<dyn TokenSource>>,
     /// Adds an `Idempotency-Key` to `createMessage` when the caller did not,
     /// so that a retried post is stored once.
     pub idempotency_keys: bool,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("retry", &self.retry)
+            .field("session", &self.session.as_ref().map(|_| ".."))
+            .field("idempotency_keys", &self.idempotency_keys)
+            .finish()
+    }
 }
 
 impl Default for Policy {
@@ -41,7 +94,7 @@ impl Default for Policy {
 }
 
 impl Policy {
-    async fn before<E>(
+    pub(crate) async fn before<E>(
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
@@ -63,7 +116,7 @@ impl Policy {
         Ok(())
     }
 
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         http: &reqwest::Client,
         mut request: reqwest::Request,
@@ -110,7 +163,10 @@ impl Policy {
         }
     }
 
-    async fn after<E>(&self, result: &reqwest::Result<reqwest::Response>) -> Result<(), Error<E>> {
+    pub(crate) async fn after<E>(
+        &self,
+        result: &reqwest::Result<reqwest::Response>,
+    ) -> Result<(), Error<E>> {
         if let (Some(session), Ok(response)) = (&self.session, result)
             && response.status() == StatusCode::UNAUTHORIZED
             && session.is_revoked().await
@@ -143,36 +199,3 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 pub fn is_session_revoked<E>(error: &Error<E>) -> bool {
     matches!(error, Error::Custom(message) if message == REVOKED)
 }
-
-macro_rules! hooks_for {
-    ($client:ty) => {
-        impl ClientHooks<Policy> for $client {
-            async fn pre<E>(
-                &self,
-                request: &mut reqwest::Request,
-                info: &OperationInfo,
-            ) -> Result<(), Error<E>> {
-                self.inner().before(request, info).await
-            }
-
-            async fn exec(
-                &self,
-                request: reqwest::Request,
-                _info: &OperationInfo,
-            ) -> reqwest::Result<reqwest::Response> {
-                self.inner().execute(self.client(), request).await
-            }
-
-            async fn post<E>(
-                &self,
-                result: &reqwest::Result<reqwest::Response>,
-                _info: &OperationInfo,
-            ) -> Result<(), Error<E>> {
-                self.inner().after(result).await
-            }
-        }
-    };
-}
-
-hooks_for!(crate::v1::Client);
-hooks_for!(crate::v2::Client);

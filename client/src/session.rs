@@ -9,33 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::v2::{self, types};
-
-/// The text of the [`crate::Error::Custom`] a request fails with once its
-/// session is revoked; [`crate::is_session_revoked`] recognises it.
-pub(crate) const REVOKED: &str = "the session was revoked: sign in again";
-
-/// Why a session could not give an access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionError {
-    /// The server no longer accepts the refresh token (logout, password
-    /// change, reuse of a rotated token, or expiry): sign in again.
-    Revoked,
-    /// The renewal did not get through (network, 429, 503); the session
-    /// is intact and the next request tries again.
-    Renewal(String),
-}
-
-impl std::fmt::Display for SessionError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SessionError::Revoked => f.write_str(REVOKED),
-            SessionError::Renewal(error) => write!(f, "the access token was not renewed: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
+use crate::generated::v2::{self, types};
+use crate::policy::{Pending, Policy, SessionError, TokenSource};
+use crate::timeouts::Timeouts;
 
 /// A login's tokens, shared by every clone and every client built with it.
 #[derive(Clone)]
@@ -79,11 +55,7 @@ impl TokenSession {
     /// A session from the token pair of `login` or `refreshToken`, against
     /// the server at `base_url`.
     pub fn new(base_url: &str, tokens: types::TokenPair) -> Result<Self, reqwest::Error> {
-        let timeouts = crate::Timeouts::default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.read)
-            .build()?;
+        let http = Timeouts::default().http().build()?;
         Ok(TokenSession {
             shared: Arc::new(Shared {
                 base_url: base_url.to_owned(),
@@ -105,8 +77,8 @@ impl TokenSession {
         email: &str,
         password: &str,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let tokens = crate::ClientBuilder::new(base_url)
-            .v2()?
+        let http = Timeouts::default().http().build()?;
+        let tokens = v2::Client::new_with_client(base_url, http, Policy::default())
             .login()
             .body(types::LoginRequest {
                 email: email.parse()?,
@@ -194,13 +166,15 @@ impl TokenSession {
         refresh_token: types::RefreshRequestRefreshToken,
     ) -> Pin<
         Box<
-            dyn Future<Output = Result<types::TokenPair, crate::Error<types::Problem>>> + Send + '_,
+            dyn Future<Output = Result<types::TokenPair, progenitor_client::Error<types::Problem>>>
+                + Send
+                + '_,
         >,
     > {
         let client = v2::Client::new_with_client(
             &self.shared.base_url,
             self.shared.http.clone(),
-            crate::Policy::default(),
+            Policy::default(),
         );
         Box::pin(async move {
             client
@@ -210,5 +184,19 @@ impl TokenSession {
                 .await
                 .map(progenitor_client::ResponseValue::into_inner)
         })
+    }
+}
+
+impl TokenSource for TokenSession {
+    fn access_token(&self) -> Pending<'_, Result<String, SessionError>> {
+        Box::pin(TokenSession::access_token(self))
+    }
+
+    fn renew_after<'a>(&'a self, rejected: &'a str) -> Pending<'a, Result<String, SessionError>> {
+        Box::pin(TokenSession::renew_after(self, rejected))
+    }
+
+    fn is_revoked(&self) -> Pending<'_, bool> {
+        Box::pin(TokenSession::is_revoked(self))
     }
 }
