@@ -1,5 +1,6 @@
 //! The one error of the generator: a problem with the spec, located by the
-//! JSON path of the node at fault.
+//! JSON path of the node at fault; and its warning: something of the spec the
+//! generated server skips or honours only in part, located the same way.
 
 use std::fmt;
 
@@ -26,3 +27,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Something of the spec the generated server skips or honours only in part
+/// (an operation named for want of an `operationId`, a callback, a cookie
+/// parameter, …), located by its JSON path. A spec with `x-charter-strict:
+/// true` at its root turns the first into an [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at {}: {}", self.path, self.message)
+    }
+}

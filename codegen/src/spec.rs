@@ -140,8 +140,9 @@ pub fn schema_ref_name(node: &At<'_>) -> Result<Option<String>, Error> {
     let Some(reference) = node.str("$ref") else {
         return Ok(None);
     };
+    // A name holding `/` or `~` is escaped in the pointer (`~1`, `~0`).
     match reference.strip_prefix("#/components/schemas/") {
-        Some(name) if !name.contains('/') => Ok(Some(name.to_owned())),
+        Some(name) if !name.contains('/') => Ok(Some(name.replace("~1", "/").replace("~0", "~"))),
         _ => Err(node.error(format!(
             "a schema reference must point at #/components/schemas/<name>, found `{reference}`"
         ))),

@@ -1,15 +1,24 @@
 //! Rust model types for the spec's schemas: structs for objects, enums for
 //! string enumerations and `oneOf`, `Option` for optional and nullable values.
+//! Names follow `naming`.
 
 use std::collections::BTreeMap;
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
+use heck::ToSnakeCase;
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::naming::{self, Namespace};
 use crate::spec::{At, Spec, schema_ref_name};
+
+pub use crate::naming::{field_ident, field_name};
+
+/// Type names the generated code writes unqualified (the handlers' generic
+/// `A`, the `Api` trait, the prelude's types and `Send`): a schema that would
+/// take one gets a suffix instead.
+const RESERVED_TYPES: &[&str] = &["A", "Api", "Option", "Result", "Send", "String", "Vec"];
 
 /// Collects the type definitions a spec needs, named and inline.
 pub struct TypeGen<'a> {
@@ -19,6 +28,13 @@ pub struct TypeGen<'a> {
     /// Generated definitions, by Rust type name.
     pub defs: BTreeMap<String, TokenStream>,
     pub runtime: TokenStream,
+    /// Every Rust type name handed out, with the JSON path of the schema it
+    /// names (empty for names the generated code reserves).
+    names: BTreeMap<String, String>,
+    /// The Rust name of each component schema, by its name in the spec.
+    components: BTreeMap<String, String>,
+    /// The functions giving fields their defaults.
+    default_fns: Namespace,
 }
 
 impl<'a> TypeGen<'a> {
@@ -32,23 +48,57 @@ impl<'a> TypeGen<'a> {
             replacements,
             defs: BTreeMap::new(),
             runtime,
+            names: RESERVED_TYPES
+                .iter()
+                .map(|name| ((*name).to_owned(), String::new()))
+                .collect(),
+            components: BTreeMap::new(),
+            default_fns: Namespace::default(),
         }
     }
 
-    /// Generates every schema under `components.schemas`.
+    /// Generates every schema under `components.schemas`. Their names are
+    /// handed out first, all at once, so that they read as in the client and
+    /// no generated name takes one.
     pub fn components(&mut self) -> Result<(), Error> {
         let root = self.spec.at_root();
         let Some(schemas) = root.get("components").and_then(|c| c.get("schemas")) else {
             return Ok(());
         };
-        for (name, node) in schemas.entries()? {
-            check_type_name(name, &node)?;
-            if self.replacements.contains_key(name) {
-                continue;
-            }
-            self.named(name, &node)?;
+        let entries: Vec<(&str, At<'_>)> = schemas
+            .entries()?
+            .into_iter()
+            .filter(|(name, _)| !self.replacements.contains_key(*name))
+            .collect();
+        let wires: Vec<&str> = entries.iter().map(|(name, _)| *name).collect();
+        let names = Namespace::with(RESERVED_TYPES).assign(&wires, naming::type_name, "");
+        for ((wire, node), name) in entries.iter().zip(&names) {
+            self.names.insert(name.clone(), node.path.0.clone());
+            self.components.insert((*wire).to_owned(), name.clone());
+        }
+        for ((_, node), name) in entries.iter().zip(&names) {
+            self.define(name, node)?;
         }
         Ok(())
+    }
+
+    /// The Rust type name of the component schema `wire`.
+    pub fn component_name(&self, wire: &str) -> String {
+        self.components
+            .get(wire)
+            .cloned()
+            .unwrap_or_else(|| naming::type_name(wire))
+    }
+
+    /// Whether no model, and nothing reserved, has the type name `name`.
+    pub fn is_free(&self, name: &str) -> bool {
+        !self.names.contains_key(name)
+    }
+
+    /// Keeps `name` from models: a type generated for `owner` (a JSON path)
+    /// outside them.
+    pub fn reserve(&mut self, name: &str, owner: &str) {
+        self.names.insert(name.to_owned(), owner.to_owned());
     }
 
     /// The Rust type for the schema at `node`; inline objects and enums get a
@@ -61,7 +111,7 @@ impl<'a> TypeGen<'a> {
                     .map(|p| quote!(#p))
                     .map_err(|e| node.error(format!("replacement `{path}` is not a path: {e}")));
             }
-            let ident = type_ident(&name);
+            let ident = naming::ident(&self.component_name(&name));
             return Ok(quote!(#ident));
         }
         let kind = node.str("type");
@@ -74,15 +124,13 @@ impl<'a> TypeGen<'a> {
             if key == "allOf" && items.len() == 1 {
                 return self.type_of(&items[0], hint);
             }
-            self.named(hint, node)?;
-            let ident = type_ident(hint);
+            let ident = self.named(hint, node)?;
             return Ok(quote!(#ident));
         }
         match kind {
             Some("string") => {
                 if node.get("enum").is_some() {
-                    self.named(hint, node)?;
-                    let ident = type_ident(hint);
+                    let ident = self.named(hint, node)?;
                     return Ok(quote!(#ident));
                 }
                 Ok(match node.str("format") {
@@ -109,30 +157,49 @@ impl<'a> TypeGen<'a> {
                 Ok(quote!(Vec<#inner>))
             }
             Some("object") | None if node.get("properties").is_some() => {
-                self.named(hint, node)?;
-                let ident = type_ident(hint);
+                let ident = self.named(hint, node)?;
                 Ok(quote!(#ident))
             }
-            Some("object") => match node.get("additionalProperties") {
-                Some(extra) if extra.value.is_object() => {
-                    let inner = self.type_of(&extra, &format!("{hint}Value"))?;
-                    Ok(quote!(std::collections::BTreeMap<String, #inner>))
-                }
-                _ => Ok(quote!(serde_json::Map<String, serde_json::Value>)),
-            },
+            Some("object") => self.map_type(node, hint),
             None => Ok(quote!(serde_json::Value)),
             Some(other) => Err(node.error(format!("unknown schema type `{other}`"))),
         }
     }
 
-    /// Defines the named type `name` for the schema at `node` (once).
-    fn named(&mut self, name: &str, node: &At<'_>) -> Result<(), Error> {
+    /// The map (or free-form object) an object schema without properties is.
+    fn map_type(&mut self, node: &At<'_>, hint: &str) -> Result<TokenStream, Error> {
+        match node.get("additionalProperties") {
+            Some(extra) if extra.value.is_object() => {
+                let inner = self.type_of(&extra, &format!("{hint}Value"))?;
+                Ok(quote!(std::collections::BTreeMap<String, #inner>))
+            }
+            _ => Ok(quote!(serde_json::Map<String, serde_json::Value>)),
+        }
+    }
+
+    /// The type generated for the inline schema at `node`, named `hint` or,
+    /// when another schema has that name, `hint` with the first free suffix.
+    fn named(&mut self, hint: &str, node: &At<'_>) -> Result<Ident, Error> {
+        let owner = &node.path.0;
+        let base = naming::type_ident_text(hint);
+        let name = naming::first_free(&base, "", |name| {
+            self.names
+                .get(name)
+                .is_none_or(|taken_by| taken_by == owner)
+        });
+        self.names.insert(name.clone(), owner.clone());
+        self.define(&name, node)?;
+        Ok(naming::ident(&name))
+    }
+
+    /// Defines the type `name` for the schema at `node` (once).
+    fn define(&mut self, name: &str, node: &At<'_>) -> Result<(), Error> {
         if self.defs.contains_key(name) {
             return Ok(());
         }
         // Reserve the name first so recursive references terminate.
         self.defs.insert(name.to_owned(), TokenStream::new());
-        let ident = type_ident(name);
+        let ident = naming::ident(name);
         let docs = doc_attrs(node.str("description"));
         let def = if let Some(all) = node.get("allOf") {
             let mut props = Vec::new();
@@ -152,13 +219,14 @@ impl<'a> TypeGen<'a> {
             )?
         } else if let Some(list) = node.get("oneOf").or_else(|| node.get("anyOf")) {
             let mut variants = Vec::new();
+            let mut variant_names = Namespace::default();
             for (index, member) in list.items()?.into_iter().enumerate() {
                 let variant_name = match schema_ref_name(&member)? {
-                    Some(name) => name,
+                    Some(wire) => self.component_name(&wire),
                     None => format!("Variant{index}"),
                 };
                 let ty = self.type_of(&member, &format!("{name}{variant_name}"))?;
-                let variant = type_ident(&variant_name.to_upper_camel_case());
+                let variant = naming::ident(&variant_names.claim(&variant_name, ""));
                 variants.push(quote!(#variant(#ty)));
             }
             quote! {
@@ -174,7 +242,7 @@ impl<'a> TypeGen<'a> {
             let mut required = Vec::new();
             collect_object(node, &mut props, &mut required)?;
             if props.is_empty() && node.get("additionalProperties").is_some() {
-                let ty = self.type_of(node, name)?;
+                let ty = self.map_type(node, name)?;
                 quote!(#docs pub type #ident = #ty;)
             } else {
                 self.object(&ident, &docs, props, &required, denies_unknown(node))?
@@ -199,25 +267,29 @@ impl<'a> TypeGen<'a> {
         let runtime = self.runtime.clone();
         let mut fields = Vec::new();
         let mut default_fns = Vec::new();
-        for (prop, schema) in props {
+        let wires: Vec<&str> = props.iter().map(|(prop, _)| prop.as_str()).collect();
+        let names = Namespace::default().assign(&wires, naming::field_name, "_");
+        for ((prop, schema), name) in props.iter().zip(names) {
             let resolved = self.spec.resolve(schema.clone())?;
             let nullable = schema.flag("nullable") || resolved.flag("nullable");
-            let is_required = required.contains(&prop);
-            let hint = format!("{ident}{}", prop.to_upper_camel_case());
-            let inner = self.type_of(&schema, &hint)?;
-            let field = field_ident(&prop);
+            let is_required = required.contains(prop);
+            let hint = format!("{ident}{}", naming::type_name_part(prop));
+            let inner = self.type_of(schema, &hint)?;
+            let field = naming::ident(&name);
             let docs = doc_attrs(schema.str("description").or(resolved.str("description")));
-            let rename = (field_name(&prop) != prop).then(|| quote!(#[serde(rename = #prop)]));
+            // serde reads `r#type` as `type`: the name, not the identifier, is
+            // what is compared.
+            let rename = (name != *prop).then(|| quote!(#[serde(rename = #prop)]));
             let default = schema.get("default").or_else(|| resolved.get("default"));
             let (ty, attrs) = match (is_required, nullable, default) {
                 (true, false, _) => (inner, quote!()),
                 (true, true, _) => (quote!(Option<#inner>), quote!()),
                 (false, false, Some(default)) => {
-                    let fn_name = format_ident!(
-                        "default_{}_{}",
-                        ident.to_string().to_snake_case(),
-                        field_name(&prop)
+                    let fn_text = self.default_fns.claim(
+                        &format!("default_{}_{name}", ident.to_string().to_snake_case()),
+                        "_",
                     );
+                    let fn_name = naming::ident(&fn_text);
                     let value = default_literal(&default, &resolved, &inner)?;
                     let fn_str = fn_name.to_string();
                     default_fns.push(quote! {
@@ -268,7 +340,6 @@ fn collect_object<'a>(
     }
     if let Some(properties) = node.get("properties") {
         for (name, schema) in properties.entries()? {
-            check_property_name(name, &schema)?;
             if let Some(slot) = props.iter_mut().find(|(existing, _)| existing == name) {
                 slot.1 = schema;
             } else {
@@ -299,6 +370,7 @@ fn string_enum(ident: &Ident, docs: &TokenStream, node: &At<'_>) -> Result<Token
     let mut variants = Vec::new();
     let mut arms_str = Vec::new();
     let mut arms_parse = Vec::new();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for item in list.items()? {
         let value = match item.value {
             Value::String(s) => s.as_str(),
@@ -306,6 +378,17 @@ fn string_enum(ident: &Ident, docs: &TokenStream, node: &At<'_>) -> Result<Token
             _ => return Err(item.error("a string enum lists strings")),
         };
         let variant = variant_ident(value);
+        // A default names its variant by the value alone, so two values
+        // sharing one cannot be told apart by a suffix.
+        match seen.insert(variant.to_string(), value) {
+            Some(other) if other == value => continue,
+            Some(other) => {
+                return Err(item.error(format!(
+                    "enum values `{other}` and `{value}` both become the variant `{variant}`"
+                )));
+            }
+            None => {}
+        }
         variants.push(quote!(#[serde(rename = #value)] #variant));
         arms_str.push(quote!(Self::#variant => #value));
         arms_parse.push(quote!(#value => Ok(Self::#variant)));
@@ -378,79 +461,8 @@ pub fn doc_attrs(text: Option<&str>) -> TokenStream {
     quote!(#(#lines)*)
 }
 
-/// A type identifier for a (possibly generated) name: ASCII letters and
-/// digits only, so any spec text yields a valid identifier.
-pub fn type_ident(name: &str) -> Ident {
-    let clean: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
-    if clean.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        format_ident!("{}", clean)
-    } else {
-        format_ident!("T{}", clean)
-    }
-}
-
-const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
-    "where", "while", "yield", "abstract", "become", "box", "do", "final", "macro", "override",
-    "priv", "try", "typeof", "unsized", "virtual",
-];
-
-/// The snake_case form of a wire name (without raw-identifier escaping).
-pub fn field_name(name: &str) -> String {
-    let snake: String = name
-        .to_snake_case()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    if snake.is_empty() || snake.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("field_{snake}")
-    } else {
-        snake
-    }
-}
-
-/// A field identifier for a wire name; keywords become raw identifiers.
-pub fn field_ident(name: &str) -> Ident {
-    let snake = field_name(name);
-    if matches!(snake.as_str(), "self" | "super" | "crate" | "Self") {
-        format_ident!("{}_", snake)
-    } else if KEYWORDS.contains(&snake.as_str()) {
-        Ident::new_raw(&snake, Span::call_site())
-    } else {
-        format_ident!("{}", snake)
-    }
-}
-
+/// The variant of a string enum for `value` (`channel.deleted` ->
+/// `ChannelDeleted`, `1` -> `V1`).
 pub fn variant_ident(value: &str) -> Ident {
-    let camel: String = value
-        .to_upper_camel_case()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    if camel.is_empty() || camel.starts_with(|c: char| c.is_ascii_digit()) {
-        format_ident!("V{}", camel)
-    } else {
-        format_ident!("{}", camel)
-    }
-}
-
-fn check_type_name(name: &str, node: &At<'_>) -> Result<(), Error> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-        && name.chars().all(|c| c.is_ascii_alphanumeric());
-    if valid {
-        Ok(())
-    } else {
-        Err(node.error(format!(
-            "schema name `{name}` must be PascalCase ASCII so it can name a Rust type"
-        )))
-    }
-}
-
-fn check_property_name(name: &str, node: &At<'_>) -> Result<(), Error> {
-    if name.is_empty() || name.chars().any(|c| c.is_control()) {
-        return Err(node.error(format!("property name `{name}` cannot name a field")));
-    }
-    Ok(())
+    naming::ident(&naming::variant_name(value))
 }

@@ -65,3 +65,13 @@ fn edge_parameters_match_golden() {
         "edge_parameters",
     );
 }
+
+#[test]
+fn edge_bodies_match_golden() {
+    check("codegen/tests/specs/edge_bodies.yaml", "edge_bodies");
+}
+
+#[test]
+fn edge_naming_matches_golden() {
+    check("codegen/tests/specs/edge_naming.yaml", "edge_naming");
+}

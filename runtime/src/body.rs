@@ -1,7 +1,7 @@
-//! Reading a JSON request body within the size limit and validating it
-//! against its schema.
+//! Reading a request body within the size limit, and a JSON one
+//! validated against its schema.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -35,8 +35,9 @@ impl BodyLimit {
     }
 }
 
-/// Reads a JSON body: `None` when the body is empty.
-async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> {
+/// Reads a whole request body within the router's limit: 413 past it,
+/// whether `Content-Length` announces it or the body runs over.
+pub(crate) async fn read_limited(parts: &Parts, body: Body) -> Result<Bytes, Problem> {
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -46,24 +47,31 @@ async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> 
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE));
     }
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            let too_large = exceeds_length_limit(&error);
-            return Err(if too_large {
-                Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
-            } else {
-                Problem::bad_request("BODY_UNREADABLE", "The request body could not be read.")
-            });
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if exceeds_length_limit(&error) {
+            Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+        } else {
+            Problem::bad_request("BODY_UNREADABLE", "The request body could not be read.")
         }
-    };
+    })
+}
+
+/// Reads a JSON body: `None` when the body is empty.
+async fn read_json(parts: &Parts, body: Body) -> Result<Option<Value>, Problem> {
+    let bytes = read_limited(parts, body).await?;
     if bytes.is_empty() {
         return Ok(None);
     }
     if !is_json_content_type(&parts.headers) {
         return Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+    parse_json(&bytes).map(Some)
+}
+
+/// Parses JSON text; malformed JSON is a 400, not a violation: there is no
+/// document to point into.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Problem> {
+    serde_json::from_slice(bytes).map_err(|e| {
         Problem::bad_request(
             "MALFORMED_JSON",
             format!("The request body is not valid JSON: {e}"),
@@ -86,19 +94,21 @@ fn exceeds_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 5
-            && essence[..essence.len() - 5]
-                .to_ascii_lowercase()
-                .starts_with("application/")
-            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+        .is_some_and(|value| is_json_media_type(crate::media_type::essence(value)))
+}
+
+/// Whether a media type (without parameters) is JSON: `application/json`
+/// or an `application/*+json` type.
+pub(crate) fn is_json_media_type(essence: &str) -> bool {
+    let lower = essence.to_ascii_lowercase();
+    lower == "application/json"
+        || lower
+            .strip_prefix("application/")
+            .and_then(|subtype| subtype.strip_suffix("+json"))
+            .is_some_and(|name| !name.is_empty())
 }
 
 fn parse_body<T: DeserializeOwned>(
@@ -111,11 +121,20 @@ fn parse_body<T: DeserializeOwned>(
     if violations.len() > before {
         return Ok(None);
     }
+    Ok(from_json(value, violations))
+}
+
+/// The typed value of a checked document. What the schema cannot say (a
+/// number too large for its Rust type) is still a violation, not a 500.
+pub(crate) fn from_json<T: DeserializeOwned>(
+    value: Value,
+    violations: &mut Vec<Violation>,
+) -> Option<T> {
     match serde_json::from_value(value) {
-        Ok(parsed) => Ok(Some(parsed)),
+        Ok(parsed) => Some(parsed),
         Err(e) => {
             violations.push(Violation::new(Location::Body, "#", e.to_string()));
-            Ok(None)
+            None
         }
     }
 }

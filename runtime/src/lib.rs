@@ -4,7 +4,8 @@
 //! service that implements the generated traits.
 //!
 //! Generated code names everything here from the crate root
-//! (`charter_runtime::Problem`, `charter_runtime::json_body`, ...).
+//! (`charter_runtime::Problem`, `charter_runtime::json_body`, ...),
+//! `Bytes` (`bytes::Bytes`) included, so a host crate needs no `bytes`.
 
 mod auth;
 mod body;
@@ -12,7 +13,11 @@ mod context;
 #[cfg(feature = "sqlx")]
 mod database;
 pub mod double_option;
+mod form;
 mod layer;
+mod media;
+mod media_type;
+mod multipart;
 mod operation;
 mod params;
 mod problem;
@@ -22,19 +27,24 @@ mod scheme;
 pub mod websocket;
 
 pub use auth::{Authenticator, Credential, credential_in, optional_auth, require_auth};
+pub use axum::body::Bytes;
 pub use body::{BODY_LIMIT, BodyLimit, json_body, optional_json_body};
 pub use context::{REQUEST_ID, RequestContext};
 #[cfg(feature = "sqlx")]
 pub use database::set_database_error_policy;
+pub use form::{FieldKind, FormField};
 pub use layer::{complete_problem, not_found, problem_layer};
+pub use media::{BodyMedia, Content, Decoding, Received, RequestBody, read_body};
+pub use multipart::{Multipart, Part};
 pub use operation::{OperationInfo, find_operation};
 pub use params::{
-    ParamFormat, ParamKind, ParamRule, ParamSource, PathSegments, Pattern, QuerySource, optional,
-    query_source, required,
+    ArrayRule, ContentRule, ObjectRule, ParamFormat, ParamKind, ParamRule, ParamSource,
+    PathSegments, Pattern, QuerySource, ReadParam, Style, optional, query_source, required,
 };
 pub use problem::{Location, PROBLEM_JSON, PendingProblem, Problem, ProblemDocument, Violation};
 pub use response::{
-    EventStream, SseEvent, empty_response, event_stream_response, json_response, set_header,
+    EventStream, SseEvent, content_response, empty_response, event_stream_response, json_response,
+    json_response_as, raw_response, set_header,
 };
 pub use schema::Schema;
 pub use scheme::{SchemeKind, SecurityScheme};

@@ -1,15 +1,32 @@
 //! Parameter rules and parsing: the constraints the spec states for each
-//! path, query and header parameter, and where their values are read from.
+//! path, query and header parameter, how its value is laid out (OpenAPI
+//! `style` and `explode`) and where values are read from.
+//!
+//! A scalar is checked and parsed by a [`ParamRule`]. An array
+//! ([`ArrayRule`]) or an object ([`ObjectRule`]) is split by its style into
+//! scalars, each checked by a `ParamRule` of its own, assembled as JSON and
+//! deserialised into the generated type, so that a `$ref`'d model reads the
+//! same from a query as from a body. A `content`-encoded parameter
+//! ([`ContentRule`]) is a JSON document checked against its schema.
+
+mod content;
+mod source;
+mod styled;
+#[cfg(test)]
+mod tests;
 
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use axum::http::HeaderMap;
-use axum::http::request::Parts;
+use serde_json::Value;
 
 use crate::problem::escape_pointer;
 use crate::problem::{Location, Violation};
+
+pub use content::ContentRule;
+pub use source::{ParamSource, PathSegments, QuerySource, query_source};
+pub use styled::{ArrayRule, ObjectRule, Style};
 
 #[derive(Debug, Clone, Copy)]
 pub enum ParamKind {
@@ -56,14 +73,31 @@ impl Pattern {
     }
 }
 
-/// Every constraint the spec states for one parameter. Generated code builds
-/// these as statics; checking one allocates nothing unless it fails.
+/// How one parameter is read from its source and checked. Each rule type
+/// reads the Rust types it can produce: a [`ParamRule`] any `FromStr`
+/// scalar, an [`ArrayRule`] a `Vec`, an [`ObjectRule`] or a [`ContentRule`]
+/// any deserialisable type.
+pub trait ReadParam<T> {
+    /// `Some(None)` when the parameter is absent, `Some(Some(value))` when
+    /// present and valid; `None` once its violations are recorded.
+    fn read(&self, source: &impl ParamSource, violations: &mut Vec<Violation>)
+    -> Option<Option<T>>;
+
+    /// What a required parameter that is absent violates.
+    fn missing(&self) -> Violation;
+}
+
+/// Every constraint the spec states for one scalar: a parameter, an item
+/// of an array parameter or a property of an object parameter. Generated
+/// code builds these as statics; checking one allocates nothing unless it
+/// fails.
 pub struct ParamRule {
     pub location: Location,
     /// The name as the spec spells it (used in violation pointers).
     pub name: &'static str,
     /// The name to look the value up by (header names lower-cased, which
-    /// `HeaderMap` finds without converting).
+    /// `HeaderMap` finds without converting; `filter[status]` for a
+    /// property of a `deepObject`).
     pub key: &'static str,
     pub kind: ParamKind,
     pub minimum: Option<(f64, bool)>,
@@ -73,6 +107,11 @@ pub struct ParamRule {
     pub pattern: Option<&'static Pattern>,
     pub one_of: &'static [&'static str],
     pub format: Option<ParamFormat>,
+    /// `label` or `matrix` for a path parameter whose value carries that
+    /// style's prefix (`.5`, `;id=5`); other styles lay a scalar out bare.
+    pub style: Style,
+    /// `allowReserved`: a query value's `+` is a plus sign, not a space.
+    pub allow_reserved: bool,
 }
 
 impl ParamRule {
@@ -94,6 +133,8 @@ impl ParamRule {
             pattern: None,
             one_of: &[],
             format: None,
+            style: Style::Simple,
+            allow_reserved: false,
         }
     }
 
@@ -132,16 +173,51 @@ impl ParamRule {
         self
     }
 
+    pub const fn style(mut self, style: Style) -> Self {
+        self.style = style;
+        self
+    }
+
+    pub const fn allow_reserved(mut self) -> Self {
+        self.allow_reserved = true;
+        self
+    }
+
     fn violation(&self, detail: impl Into<String>) -> Violation {
-        Violation::new(
-            self.location,
-            format!("#/{}", escape_pointer(self.name)),
-            detail,
-        )
+        Violation::new(self.location, pointer(self.name, None), detail)
     }
 
     /// Parses `raw` as `T` after checking every constraint.
     fn parse<T: FromStr>(&self, raw: &str) -> Result<T, String> {
+        self.check_text(raw)?;
+        let value = raw.parse::<T>().map_err(|_| self.type_error())?;
+        self.check_bounds(raw)?;
+        Ok(value)
+    }
+
+    /// Checks every constraint of `raw` and gives it the JSON type of the
+    /// parameter's schema (`7` rather than `"7"` for an integer), as a
+    /// generated model deserialises it.
+    fn json(&self, raw: &str) -> Result<Value, String> {
+        self.check_text(raw)?;
+        let value = match self.kind {
+            ParamKind::String => Some(Value::String(raw.to_owned())),
+            ParamKind::Integer => raw.parse::<i64>().ok().map(Value::from),
+            ParamKind::Number => raw
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number),
+            ParamKind::Boolean => raw.parse::<bool>().ok().map(Value::Bool),
+        };
+        let value = value.ok_or_else(|| self.type_error())?;
+        self.check_bounds(raw)?;
+        Ok(value)
+    }
+
+    /// The constraints on the text of a value: enumeration, length,
+    /// pattern and format.
+    fn check_text(&self, raw: &str) -> Result<(), String> {
         if !self.one_of.is_empty() && !self.one_of.contains(&raw) {
             return Err(format!("must be one of: {}", self.one_of.join(", ")));
         }
@@ -165,47 +241,103 @@ impl ParamRule {
         if let Some(format) = self.format {
             check_format(format, raw)?;
         }
-        let value = raw.parse::<T>().map_err(|_| {
-            match (self.format, self.kind) {
-                (Some(ParamFormat::Uuid), _) => "must be a UUID",
-                (Some(ParamFormat::DateTime), _) => "must be an RFC 3339 date-time",
-                (Some(ParamFormat::Date), _) => "must be a date (YYYY-MM-DD)",
-                (_, ParamKind::Integer) => "must be an integer in range",
-                (_, ParamKind::Number) => "must be a number",
-                (_, ParamKind::Boolean) => "must be `true` or `false`",
-                (_, ParamKind::String) => "is not a valid value",
+        Ok(())
+    }
+
+    /// What a value that does not parse as the parameter's type is told.
+    fn type_error(&self) -> String {
+        match (self.format, self.kind) {
+            (Some(ParamFormat::Uuid), _) => "must be a UUID",
+            (Some(ParamFormat::DateTime), _) => "must be an RFC 3339 date-time",
+            (Some(ParamFormat::Date), _) => "must be a date (YYYY-MM-DD)",
+            (_, ParamKind::Integer) => "must be an integer in range",
+            (_, ParamKind::Number) => "must be a number",
+            (_, ParamKind::Boolean) => "must be `true` or `false`",
+            (_, ParamKind::String) => "is not a valid value",
+        }
+        .to_owned()
+    }
+
+    fn check_bounds(&self, raw: &str) -> Result<(), String> {
+        if self.minimum.is_none() && self.maximum.is_none() {
+            return Ok(());
+        }
+        let number: f64 = raw.parse().map_err(|_| "must be a number".to_owned())?;
+        if !number.is_finite() {
+            return Err("must be a finite number".to_owned());
+        }
+        if let Some((min, exclusive)) = self
+            .minimum
+            .filter(|(min, exclusive)| number < *min || (*exclusive && number == *min))
+        {
+            let relation = if exclusive {
+                "greater than"
+            } else {
+                "at least"
+            };
+            return Err(format!("must be {relation} {min}"));
+        }
+        if let Some((max, exclusive)) = self
+            .maximum
+            .filter(|(max, exclusive)| number > *max || (*exclusive && number == *max))
+        {
+            let relation = if exclusive { "less than" } else { "at most" };
+            return Err(format!("must be {relation} {max}"));
+        }
+        Ok(())
+    }
+
+    /// A scalar's decoded text from its value as sent: without the prefix
+    /// of its style, percent-decoded as its location encodes values.
+    fn text<'v>(&self, source: &impl ParamSource, raw: &'v str) -> Result<Cow<'v, str>, String> {
+        let bare = match self.style {
+            Style::Label => raw.strip_prefix('.'),
+            Style::Matrix => styled::strip_matrix_name(raw, self.name),
+            _ => Some(raw),
+        };
+        let bare = bare.ok_or_else(|| styled::prefix_error(self.style, false, self.name))?;
+        source
+            .decode(bare, self.allow_reserved)
+            .map_err(str::to_owned)
+    }
+
+    /// Checks a piece of an array or an object (already decoded) and
+    /// deserialises it as `T`; its JSON form is for uniqueness checks.
+    fn item<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<(Value, T), String> {
+        let value = self.json(text)?;
+        let typed = T::deserialize(&value).map_err(|_| self.type_error())?;
+        Ok((value, typed))
+    }
+}
+
+impl<T: FromStr> ReadParam<T> for ParamRule {
+    fn read(
+        &self,
+        source: &impl ParamSource,
+        violations: &mut Vec<Violation>,
+    ) -> Option<Option<T>> {
+        let raw = match source.raw(self.key) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Some(None),
+            Err(detail) => {
+                violations.push(self.violation(detail));
+                return None;
             }
-            .to_owned()
-        })?;
-        if self.minimum.is_some() || self.maximum.is_some() {
-            let number: f64 = raw.parse().map_err(|_| "must be a number".to_owned())?;
-            if !number.is_finite() {
-                return Err("must be a finite number".to_owned());
-            }
-            if let Some((min, exclusive)) = self
-                .minimum
-                .filter(|(min, exclusive)| number < *min || (*exclusive && number == *min))
-            {
-                {
-                    let relation = if exclusive {
-                        "greater than"
-                    } else {
-                        "at least"
-                    };
-                    return Err(format!("must be {relation} {min}"));
-                }
-            }
-            if let Some((max, exclusive)) = self
-                .maximum
-                .filter(|(max, exclusive)| number > *max || (*exclusive && number == *max))
-            {
-                {
-                    let relation = if exclusive { "less than" } else { "at most" };
-                    return Err(format!("must be {relation} {max}"));
-                }
+        };
+        match self
+            .text(source, raw)
+            .and_then(|text| self.parse::<T>(&text))
+        {
+            Ok(value) => Some(Some(value)),
+            Err(detail) => {
+                violations.push(self.violation(detail));
+                None
             }
         }
-        Ok(value)
+    }
+
+    fn missing(&self) -> Violation {
+        self.violation("is required")
     }
 }
 
@@ -232,128 +364,35 @@ fn check_format(format: ParamFormat, raw: &str) -> Result<(), String> {
     }
 }
 
-/// Where parameter values are read from.
-pub trait ParamSource {
-    /// The raw value of the parameter `key`; an error when it cannot be read as one value.
-    fn raw(&self, key: &str) -> Result<Option<&str>, &'static str>;
-}
-
-/// The path parameters of a routed request, read straight from its path by
-/// their place in the route template, counted from the end (so a router
-/// nested under a prefix reads the same). Allocates only to percent-decode.
-pub struct PathSegments<'a> {
-    path: &'a str,
-    /// Each parameter's name and its segment's position from the end.
-    params: &'static [(&'static str, usize)],
-    /// Decoded values, only when the path holds percent-escapes.
-    decoded: Vec<(&'static str, Result<String, ()>)>,
-}
-
-impl<'a> PathSegments<'a> {
-    pub fn new(path: &'a str, params: &'static [(&'static str, usize)]) -> Self {
-        let mut segments = PathSegments {
-            path,
-            params,
-            decoded: Vec::new(),
-        };
-        if path.contains('%') {
-            for (name, from_end) in params {
-                if let Some(raw) = path
-                    .rsplit('/')
-                    .nth(*from_end)
-                    .filter(|raw| raw.contains('%'))
-                {
-                    let value = percent_encoding::percent_decode_str(raw)
-                        .decode_utf8()
-                        .map(|v| v.into_owned())
-                        .map_err(|_| ());
-                    segments.decoded.push((name, value));
-                }
-            }
-        }
-        segments
+/// The JSON pointer of a parameter (`#/tags`), or of a place inside it
+/// (`#/tags/1`, `#/filter/status`).
+fn pointer(name: &str, inner: Option<&str>) -> String {
+    match inner {
+        None => format!("#/{}", escape_pointer(name)),
+        Some(inner) => format!("#/{}/{}", escape_pointer(name), escape_pointer(inner)),
     }
-}
-
-impl ParamSource for PathSegments<'_> {
-    fn raw(&self, key: &str) -> Result<Option<&str>, &'static str> {
-        if let Some((_, value)) = self.decoded.iter().find(|(name, _)| *name == key) {
-            return match value {
-                Ok(value) => Ok(Some(value)),
-                Err(()) => Err("must be percent-encoded UTF-8"),
-            };
-        }
-        let Some((_, from_end)) = self.params.iter().find(|(name, _)| *name == key) else {
-            return Ok(None);
-        };
-        Ok(self.path.rsplit('/').nth(*from_end))
-    }
-}
-
-impl ParamSource for HeaderMap {
-    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(value) => value
-                .to_str()
-                .map(Some)
-                .map_err(|_| "must be visible ASCII"),
-        }
-    }
-}
-
-/// The decoded query string of a request.
-pub struct QuerySource<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
-
-impl ParamSource for QuerySource<'_> {
-    fn raw(&self, name: &str) -> Result<Option<&str>, &'static str> {
-        let mut found = self.0.iter().filter(|(key, _)| key == name);
-        match (found.next(), found.next()) {
-            (None, _) => Ok(None),
-            (Some((_, value)), None) => Ok(Some(value)),
-            (Some(_), Some(_)) => Err("must be given at most once"),
-        }
-    }
-}
-
-pub fn query_source(parts: &Parts) -> QuerySource<'_> {
-    QuerySource(form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).collect())
 }
 
 /// An optional parameter: `Some(None)` when absent, `Some(Some(value))`
-/// when present and valid; `None` (with the violation recorded) when invalid.
-pub fn optional<T: FromStr>(
+/// when present and valid; `None` (with the violations recorded) when invalid.
+pub fn optional<T>(
     source: &impl ParamSource,
-    rule: &ParamRule,
+    rule: &impl ReadParam<T>,
     violations: &mut Vec<Violation>,
 ) -> Option<Option<T>> {
-    let raw = match source.raw(rule.key) {
-        Ok(Some(raw)) => raw,
-        Ok(None) => return Some(None),
-        Err(detail) => {
-            violations.push(rule.violation(detail));
-            return None;
-        }
-    };
-    match rule.parse(raw) {
-        Ok(value) => Some(Some(value)),
-        Err(detail) => {
-            violations.push(rule.violation(detail));
-            None
-        }
-    }
+    rule.read(source, violations)
 }
 
 /// A required parameter: missing is a violation too.
-pub fn required<T: FromStr>(
+pub fn required<T>(
     source: &impl ParamSource,
-    rule: &ParamRule,
+    rule: &impl ReadParam<T>,
     violations: &mut Vec<Violation>,
 ) -> Option<T> {
-    match optional(source, rule, violations) {
+    match rule.read(source, violations) {
         Some(Some(value)) => Some(value),
         Some(None) => {
-            violations.push(rule.violation("is required"));
+            violations.push(rule.missing());
             None
         }
         None => None,

@@ -1,29 +1,85 @@
-//! Building responses: JSON, server-sent event streams, empty ones, and
-//! headers.
+//! Building responses: JSON, raw bytes and text, server-sent event
+//! streams, empty ones, and headers.
 
+use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::media::Content;
+use crate::media_type::{essence, within};
 use crate::problem::Problem;
 
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    json_response_as(
+        status,
+        const { HeaderValue::from_static("application/json") },
+        body,
+    )
+}
+
+/// A JSON response of another JSON media type (`application/merge-patch+json`).
+pub fn json_response_as<T: Serialize>(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: &T,
+) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => raw_response(status, content_type, bytes),
         Err(error) => {
             tracing::error!(%error, "response body does not serialize");
             Problem::internal().into_response()
         }
     }
+}
+
+/// A response of the media type the spec declares for it: bytes
+/// (`bytes::Bytes`, `Vec<u8>`) or text (`String`).
+pub fn raw_response(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: impl Into<Body>,
+) -> Response {
+    (status, [(header::CONTENT_TYPE, content_type)], body.into()).into_response()
+}
+
+/// A response of a media type range the spec declares (`image/*`, `*/*`),
+/// of the type the operation names. A type outside the range, or one that
+/// is no media type, is the operation's bug: logged, and a 500 rather than
+/// a body of a type the spec does not promise.
+pub fn content_response<T: Into<Body>>(
+    status: StatusCode,
+    range: &str,
+    content: Content<T>,
+) -> Response {
+    let media_type = essence(&content.content_type);
+    let named = media_type.split_once('/').is_some_and(|(kind, subtype)| {
+        is_token(kind) && is_token(subtype) && kind != "*" && subtype != "*"
+    });
+    if !named || !within(range, media_type) {
+        tracing::error!(
+            content_type = content.content_type,
+            range,
+            "response content type is not within its declared range"
+        );
+        return Problem::internal().into_response();
+    }
+    match HeaderValue::try_from(content.content_type) {
+        Ok(content_type) => raw_response(status, content_type, content.data),
+        Err(error) => {
+            tracing::error!(%error, "response content type is not a header value");
+            Problem::internal().into_response()
+        }
+    }
+}
+
+/// An RFC 9110 token, as the type and subtype of a media type are.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// One server-sent event.

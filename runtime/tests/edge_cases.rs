@@ -1,7 +1,7 @@
 //! The generator's edge-case specs compile against this crate alone, and the
 //! generated routers behave as the specs say: every parameter location,
-//! defaults, optional bodies and authentication, several success codes,
-//! composition and nullable fields.
+//! style and shape (arrays, objects, JSON), defaults, optional bodies and
+//! authentication, several success codes, composition and nullable fields.
 //!
 //! The code under test is the generator's golden output for those specs,
 //! which `codegen/tests/golden.rs` keeps byte-for-byte equal to what the
@@ -21,6 +21,20 @@ mod edge_parameters {
 mod edge_schemas {
     include!("../../codegen/tests/golden/edge_schemas.rs");
 }
+
+#[allow(clippy::all, dead_code, unused_imports)]
+mod edge_bodies {
+    include!("../../codegen/tests/golden/edge_bodies.rs");
+}
+
+/// `edge_bodies` implemented and driven: every media type, both ways.
+#[path = "edge_cases/bodies.rs"]
+mod bodies;
+
+/// `edge_naming` implemented and driven: names that are not identifiers,
+/// operations without `operationId`, features skipped with a warning.
+#[path = "edge_cases/naming.rs"]
+mod naming;
 
 #[derive(Clone)]
 struct Fake;
@@ -149,6 +163,81 @@ impl edge_parameters::Api for Fake {
     async fn ping(&self, _ctx: &RequestContext) -> Result<edge_parameters::PingResponse, Problem> {
         Ok(edge_parameters::PingResponse::NoContent)
     }
+
+    async fn list_pets(
+        &self,
+        _ctx: &RequestContext,
+        query: edge_parameters::ListPetsQuery,
+    ) -> Result<edge_parameters::ListPetsResponse, Problem> {
+        let edge_parameters::ListPetsQuery {
+            tags,
+            ids,
+            sizes,
+            weights,
+            days,
+            paths,
+        } = query;
+        Ok(edge_parameters::ListPetsResponse::Ok {
+            body: echo(serde_json::json!({
+                "tags": tags, "ids": ids, "sizes": sizes,
+                "weights": weights, "days": days, "paths": paths,
+            })),
+        })
+    }
+
+    async fn search_pets(
+        &self,
+        _ctx: &RequestContext,
+        query: edge_parameters::SearchPetsQuery,
+    ) -> Result<edge_parameters::SearchPetsResponse, Problem> {
+        let edge_parameters::SearchPetsQuery {
+            filter,
+            page,
+            color,
+            r#where,
+            q,
+            text,
+        } = query;
+        Ok(edge_parameters::SearchPetsResponse::Ok {
+            body: echo(serde_json::json!({
+                "filter": filter, "page": page, "color": color,
+                "where": r#where, "q": q, "text": text,
+            })),
+        })
+    }
+
+    async fn get_batch(
+        &self,
+        _ctx: &RequestContext,
+        path: edge_parameters::GetBatchPath,
+        headers: edge_parameters::GetBatchHeaders,
+    ) -> Result<edge_parameters::GetBatchResponse, Problem> {
+        let edge_parameters::GetBatchPath {
+            ids,
+            tags,
+            point,
+            version,
+        } = path;
+        let edge_parameters::GetBatchHeaders {
+            x_flags,
+            x_size,
+            x_meta,
+        } = headers;
+        Ok(edge_parameters::GetBatchResponse::Ok {
+            body: echo(serde_json::json!({
+                "ids": ids, "tags": tags, "point": point, "version": version,
+                "flags": x_flags, "size": x_size, "meta": x_meta,
+            })),
+        })
+    }
+}
+
+/// What an operation received, as the JSON object it answers with.
+fn echo(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
 }
 
 impl edge_schemas::Api for Fake {
@@ -236,30 +325,17 @@ async fn parameter_violations_are_all_reported_per_location() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(headers["content-type"], "application/problem+json");
-    let mut found: Vec<(String, String)> = body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| {
-            (
-                e["location"].as_str().unwrap_or_default().to_owned(),
-                e["pointer"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    found.sort();
-    let expected: Vec<(String, String)> = [
-        ("header", "#/X-Trace"),
-        ("path", "#/item_id"),
-        ("path", "#/part"),
-        ("query", "#/page"),
-        ("query", "#/ratio"),
-        ("query", "#/verbose"),
-    ]
-    .iter()
-    .map(|(l, p)| (l.to_string(), p.to_string()))
-    .collect();
-    assert_eq!(found, expected);
+    assert_eq!(
+        violations(&body),
+        [
+            "header #/X-Trace",
+            "path #/item_id",
+            "path #/part",
+            "query #/page",
+            "query #/ratio",
+            "query #/verbose",
+        ]
+    );
 
     let (status, _, body) = call(
         &router,
@@ -667,4 +743,334 @@ async fn path_parameters_are_percent_decoded() {
         (body["item_id"].as_i64(), body["part"].as_str()),
         (Some(8), Some("nut:bearer-user:0"))
     );
+}
+
+/// The location and pointer of every violation a problem lists
+/// (`query #/tags/1`), sorted.
+fn violations(problem: &serde_json::Value) -> Vec<String> {
+    let mut found: Vec<String> = problem["errors"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["location"].as_str().unwrap_or_default(),
+                e["pointer"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The detail of the violation at `pointer`.
+fn detail<'a>(problem: &'a serde_json::Value, pointer: &str) -> &'a str {
+    problem["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["pointer"] == pointer))
+        .and_then(|e| e["detail"].as_str())
+        .unwrap_or_default()
+}
+
+/// A public GET of the edge-parameters router.
+async fn fetch(uri: &str) -> (StatusCode, serde_json::Value) {
+    fetch_with(uri, &[]).await
+}
+
+async fn fetch_with(uri: &str, headers: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let mut request = get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (status, _, body) = call(
+        &edge_parameters::router(Fake),
+        request.body(Body::empty()).expect("request"),
+    )
+    .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn query_arrays_reach_the_handler_typed_in_every_style() {
+    let (status, body) =
+        fetch("/pets?tags=a&tags=b&ids=1,2,3&sizes=s%20m+l&weights=1.5|2&paths=/a&paths=b").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "tags": ["a", "b"], "ids": [1, 2, 3], "sizes": ["s", "m", "l"],
+            "weights": [1.5, 2.0], "days": ["mon", "tue"], "paths": ["/a", "b"],
+        })
+    );
+    // A pipe may come percent-encoded; an exploded array's default gives
+    // way to the values sent.
+    let (status, body) = fetch("/pets?weights=0.5%7C3&days=wed&days=mon").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["weights"], serde_json::json!([0.5, 3.0]));
+    assert_eq!(body["days"], serde_json::json!(["wed", "mon"]));
+    // Absent arrays are `None`; the default applies.
+    let (status, body) = fetch("/pets").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "tags": null, "ids": null, "sizes": null,
+            "weights": null, "days": ["mon", "tue"], "paths": null,
+        })
+    );
+}
+
+#[tokio::test]
+async fn query_array_violations_point_at_each_item() {
+    let (status, body) = fetch(
+        "/pets?tags=a&tags=B&tags=a&tags=toolongvalue&ids=1,0,x,99999999999&sizes=s%20xl&weights=0|-1|2",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        violations(&body),
+        [
+            "query #/ids/1",
+            "query #/ids/2",
+            "query #/ids/3",
+            "query #/sizes/1",
+            "query #/tags",
+            "query #/tags/1",
+            "query #/tags/2",
+            "query #/tags/3",
+            "query #/weights/0",
+            "query #/weights/1",
+        ]
+    );
+    assert_eq!(detail(&body, "#/tags"), "must have at most 3 items");
+    assert_eq!(detail(&body, "#/tags/1"), "must match the pattern ^[a-z]+$");
+    assert_eq!(
+        detail(&body, "#/tags/2"),
+        "repeats item 0 (items must be unique)"
+    );
+    assert_eq!(detail(&body, "#/ids/1"), "must be at least 1");
+    assert_eq!(detail(&body, "#/ids/2"), "must be an integer in range");
+    assert_eq!(
+        detail(&body, "#/ids/3"),
+        "must be an integer in range",
+        "beyond int32"
+    );
+    assert_eq!(detail(&body, "#/sizes/1"), "must be one of: s, m, l");
+    assert_eq!(detail(&body, "#/weights/0"), "must be greater than 0");
+}
+
+#[tokio::test]
+async fn empty_and_repeated_query_arrays() {
+    // `ids=` is how an unexploded empty list is sent.
+    let (status, body) = fetch("/pets?ids=&sizes=").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["ids"], &body["sizes"]),
+        (&serde_json::json!([]), &serde_json::json!([]))
+    );
+    // An exploded `tags=` is one empty item, which the pattern refuses,
+    // and an empty list falls short of `minItems`... which it cannot
+    // reach, since an exploded empty list is no key at all.
+    let (status, body) = fetch("/pets?tags=").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(violations(&body), ["query #/tags/0"]);
+    // An unexploded list is one value: given twice it is ambiguous.
+    let (status, body) = fetch("/pets?ids=1&ids=2").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(detail(&body, "#/ids"), "must be given at most once");
+    // The repeated keys of an exploded list are its items.
+    let (status, body) = fetch("/pets?paths=a&paths=a&paths=").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["paths"], serde_json::json!(["a", "a", ""]));
+}
+
+#[tokio::test]
+async fn query_values_are_decoded_once_and_reserved_characters_kept_where_allowed() {
+    // Form decoding: `+` is a space and `%2B` a plus sign.
+    let (status, body) = fetch("/pets/search?filter[status]=sold&text=a+b%2Bc").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["text"], "a b+c");
+    // `allowReserved`: clients send reserved characters as they are, so a
+    // `+` is a plus sign, and escapes are decoded exactly once.
+    let (status, body) = fetch("/pets/search?filter[status]=sold&q=a+b/c?d=%2525").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["q"], "a+b/c?d=%25");
+    let (status, body) = fetch("/pets?paths=/x+y&paths=%2F%7Bz%7D").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["paths"], serde_json::json!(["/x+y", "/{z}"]));
+    // An escaped delimiter belongs to its item.
+    let (status, body) = fetch("/pets?ids=1%2C2").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(detail(&body, "#/ids/0"), "must be an integer in range");
+    // Escapes that are not UTF-8 are refused, not replaced.
+    let (status, body) = fetch("/pets/search?filter[status]=sold&text=%FF").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(detail(&body, "#/text"), "must be percent-encoded UTF-8");
+}
+
+#[tokio::test]
+async fn query_objects_reach_the_handler_typed() {
+    let (status, body) = fetch(concat!(
+        "/pets/search?filter[status]=sold&filter%5BminAge%5D=2",
+        "&limit=5&cursor=x&color=r,100,g,200",
+        "&where=%7B%22name%22%3A%22rex%22%2C%22aliases%22%3A%5B%22t%22%5D%7D",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "filter": {"status": "sold", "minAge": 2},
+            "page": {"limit": 5, "cursor": "x"},
+            "color": {"r": 100, "g": 200},
+            "where": {"name": "rex", "aliases": ["t"]},
+            "q": null, "text": null,
+        })
+    );
+    // An exploded form object is present when one of its properties is;
+    // the model's defaults fill in the rest.
+    let (status, body) = fetch("/pets/search?filter[status]=sold&cursor=y&color=").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["page"],
+        serde_json::json!({"limit": 20, "cursor": "y"})
+    );
+    assert_eq!(body["color"], serde_json::json!({}));
+    assert_eq!(body["filter"], serde_json::json!({"status": "sold"}));
+    let (status, body) = fetch("/pets/search?filter[status]=available").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["page"], &body["color"], &body["where"]),
+        (
+            &serde_json::Value::Null,
+            &serde_json::Value::Null,
+            &serde_json::Value::Null
+        )
+    );
+}
+
+#[tokio::test]
+async fn query_object_violations_point_into_the_object() {
+    let (status, body) = fetch(concat!(
+        "/pets/search?filter[minAge]=-1&filter[colour]=x",
+        "&limit=0&color=r,300,g",
+        "&where=%7B%22aliases%22%3A%5B%22a%22%2C%22b%22%2C%22c%22%5D%7D",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        violations(&body),
+        [
+            "query #/color",
+            "query #/filter/colour",
+            "query #/filter/minAge",
+            "query #/filter/status",
+            "query #/page/limit",
+            "query #/where/aliases",
+            "query #/where/name",
+        ]
+    );
+    assert_eq!(detail(&body, "#/filter/colour"), "is not a known field");
+    assert_eq!(detail(&body, "#/filter/status"), "is required");
+    assert_eq!(
+        detail(&body, "#/color"),
+        "must list names and values in pairs"
+    );
+
+    // A required object absent, a property given twice, a value that is
+    // no JSON document, a property out of range in a packed object.
+    let (status, body) = fetch("/pets/search?color=r,300&where=rex").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        violations(&body),
+        ["query #/color/r", "query #/filter", "query #/where"]
+    );
+    assert_eq!(detail(&body, "#/filter"), "is required");
+    assert!(
+        detail(&body, "#/where").starts_with("must be a JSON document"),
+        "{body}"
+    );
+    let (status, body) =
+        fetch("/pets/search?filter[status]=sold&filter[status]=available&color=r,1,r,2").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        violations(&body),
+        ["query #/color/r", "query #/filter/status"]
+    );
+    assert_eq!(
+        detail(&body, "#/filter/status"),
+        "must be given at most once"
+    );
+}
+
+#[tokio::test]
+async fn path_and_header_arrays_and_objects_reach_the_handler_typed() {
+    let (status, body) = fetch_with(
+        "/batches/1,2,3/.a%2Cb,c/;x=1;y=-2/.3",
+        &[
+            ("x-flags", "fast, safe"),
+            ("x-flags", "loud"),
+            ("x-size", "w=3, h=4"),
+            ("x-meta", r#"{"trace":true}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "ids": [1, 2, 3], "tags": ["a,b", "c"], "point": {"x": 1, "y": -2},
+            "version": 3, "flags": ["fast", "safe", "loud"],
+            "size": {"w": 3, "h": 4}, "meta": {"trace": true},
+        })
+    );
+    // An empty label list; empty elements of a list header are ignored,
+    // as RFC 9110 asks.
+    let (status, body) = fetch_with("/batches/7/./;x=0;y=0/.1", &[("x-flags", " , ")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["tags"], &body["flags"], &body["size"]),
+        (
+            &serde_json::json!([]),
+            &serde_json::json!([]),
+            &serde_json::Value::Null
+        )
+    );
+}
+
+#[tokio::test]
+async fn path_and_header_violations_are_reported_with_their_location() {
+    let (status, body) = fetch_with(
+        "/batches/0,x/a,b/;x=1/3",
+        &[
+            ("x-flags", "fast, slow"),
+            ("x-size", "w=0"),
+            ("x-meta", r#"{"trace":"yes"}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        violations(&body),
+        [
+            "header #/X-Flags/1",
+            "header #/X-Meta/trace",
+            "header #/X-Size/w",
+            "path #/ids/0",
+            "path #/ids/1",
+            "path #/point/y",
+            "path #/tags",
+            "path #/version",
+        ]
+    );
+    assert_eq!(detail(&body, "#/tags"), "must start with `.` (label style)");
+    assert_eq!(detail(&body, "#/point/y"), "is required");
+    // A matrix value names its parameter's properties; an exploded object
+    // header lists `name=value` pairs.
+    let (status, body) = fetch_with("/batches/1/.a/x=1;y=2/.1", &[("x-size", "w,3")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(violations(&body), ["header #/X-Size", "path #/point"]);
+    assert_eq!(detail(&body, "#/X-Size"), "must list `name=value` pairs");
 }

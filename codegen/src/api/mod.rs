@@ -5,6 +5,8 @@
 //! the generated code relies on; `emit` writes them out as Rust.
 
 mod emit;
+mod headers;
+mod media;
 mod param;
 mod read;
 
@@ -45,10 +47,15 @@ struct Param {
     name: String,
     location: Location,
     required: bool,
-    /// The `ParamRule` expression checking the parameter's constraints.
+    /// The type of the rule checking the parameter (`ParamRule`,
+    /// `ArrayRule`, `ObjectRule`, `ContentRule`) and the expression building it.
+    rule_type: TokenStream,
     rule: TokenStream,
-    /// The patterns the rule refers to (as `static` items), with their names.
-    patterns: Vec<(syn::Ident, TokenStream)>,
+    /// The patterns and schemas the rule refers to (as `static` items), with their names.
+    compiled: Vec<(syn::Ident, param::Compiled)>,
+    /// The query keys the parameter reads (each property of an exploded
+    /// `form` object is one), so two parameters cannot read the same.
+    keys: Vec<String>,
     /// The parsed type, without `Option`.
     inner: TokenStream,
     ty: TokenStream,
@@ -56,14 +63,27 @@ struct Param {
     default: Option<TokenStream>,
 }
 
-/// How a response body is written.
+/// How a body of one media type reaches Rust, and how a response body is
+/// written.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BodyKind {
+    /// JSON (`application/json`, `application/*+json`): the schema's type,
+    /// or `serde_json::Value` without one.
     Json,
     /// `text/event-stream`: a stream of server-sent events.
     EventStream,
     /// The 101 answer of a WebSocket operation: the handshake response.
     WebSocket,
+    /// `text/*` (and urlencoded responses): `String`.
+    Text,
+    /// Any other media type, and ranges outside `text/`: `Bytes`.
+    Bytes,
+    /// An `application/x-www-form-urlencoded` request body.
+    Form,
+    /// A `multipart/form-data` request body.
+    Multipart,
+    /// A response of several media types: an enum of them.
+    OneOf,
 }
 
 struct ResponseVariant {
@@ -71,6 +91,9 @@ struct ResponseVariant {
     name: syn::Ident,
     body: Option<TokenStream>,
     body_kind: BodyKind,
+    /// The media types of `body`: one, several for `OneOf`, none without a
+    /// body or for a WebSocket handshake.
+    media: Vec<media::Media>,
     headers: Vec<(String, bool)>,
     docs: TokenStream,
 }
@@ -82,7 +105,12 @@ enum Security {
 }
 
 struct Operation {
+    /// The `operationId`, or the one derived from method and path.
     id: String,
+    /// The trait method's name (`naming`: snake_case, unique in the version).
+    name: String,
+    /// What the operation's generated type names start with (`ListPets`).
+    type_prefix: String,
     method: String,
     route: String,
     summary: Option<String>,
@@ -92,7 +120,7 @@ struct Operation {
     security: Security,
     security_alternatives: Vec<Vec<String>>,
     params: Vec<Param>,
-    body: Option<(TokenStream, Value, bool)>,
+    body: Option<media::RequestBody>,
     responses: Vec<ResponseVariant>,
     extensions: Vec<(String, String)>,
     /// The rate-limit class (`x-rate-limit`), `default` when absent.
@@ -114,6 +142,11 @@ pub struct ApiGen<'a> {
     /// documents the server validates outside an operation's request body
     /// (WebSocket messages).
     validated_components: Vec<(String, Value)>,
+    /// Security schemes skipped with a warning: an alternative naming one
+    /// cannot be met.
+    skipped_schemes: Vec<String>,
+    /// What the generated server skips or honours only in part.
+    pub warnings: Vec<crate::error::Warning>,
 }
 
 impl<'a> ApiGen<'a> {
@@ -126,6 +159,8 @@ impl<'a> ApiGen<'a> {
             schemes: Vec::new(),
             scheme_names: Vec::new(),
             validated_components: Vec::new(),
+            skipped_schemes: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

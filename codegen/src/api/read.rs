@@ -1,16 +1,18 @@
 //! Reading the operations of a spec: paths, methods, security, request
 //! bodies and responses, each checked for what the generated code needs.
+//! What the server cannot honour is an error, or skipped with a warning where
+//! skipping it lets no request through that the spec would refuse.
 
 use std::collections::BTreeMap;
 
-use heck::ToUpperCamelCase;
-use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use serde_json::Value;
 
+use super::headers::check_header_name;
+use super::media::RequestBody;
 use super::{ApiGen, BodyKind, Location, Operation, ResponseVariant, Security, status_name};
-use crate::error::Error;
+use crate::error::{Error, Warning};
 use crate::json_schema;
+use crate::naming::{self, Namespace};
 use crate::spec::At;
 use crate::types::{TypeGen, doc_attrs};
 
@@ -18,22 +20,60 @@ const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
+/// Methods the `Api` trait inherits (from `Authenticator` and `Clone`) and
+/// its handlers call: no operation may be named like one.
+const RESERVED_METHODS: &[&str] = &[
+    "admit_principal",
+    "admit_request",
+    "authenticate",
+    "clone",
+    "clone_from",
+];
+
+/// An operation as found under `paths`, before it is read.
+struct Found<'a> {
+    route: &'a str,
+    method: &'a str,
+    node: At<'a>,
+    /// The path item's parameters.
+    shared: Vec<At<'a>>,
+}
+
+/// The names an operation is known by.
+struct OperationName {
+    /// Its `operationId`, or the one derived for it.
+    id: String,
+    /// Its trait method.
+    name: String,
+    /// What its generated type names start with.
+    type_prefix: String,
+}
+
 impl ApiGen<'_> {
     pub fn collect(&mut self, types: &mut TypeGen<'_>) -> Result<(), Error> {
         self.security_schemes()?;
         let root = self.spec.at_root();
+        // `webhooks` is OpenAPI 3.1's; 3.0 documents carry them as an extension.
+        for key in ["webhooks", "x-webhooks"] {
+            self.skip_each(
+                root.get(key),
+                "webhook",
+                "the server sends no requests of its own; nothing is generated for it",
+            )?;
+        }
         if let Some(schemas) = root.get("components").and_then(|c| c.get("schemas")) {
             for (name, node) in schemas.entries()? {
                 if node.flag("x-charter-validate") {
                     let converted = json_schema::convert(self.spec, &node)?;
-                    self.validated_components.push((name.to_owned(), converted));
+                    self.validated_components
+                        .push((types.component_name(name), converted));
                 }
             }
         }
         let paths = root
             .get("paths")
             .ok_or_else(|| root.error("the spec has no `paths`"))?;
-        let mut seen = BTreeMap::new();
+        let mut found = Vec::new();
         for (route, item) in paths.entries()? {
             if item.get("$ref").is_some() {
                 return Err(item.error("`$ref` on a path item is not supported"));
@@ -52,17 +92,144 @@ impl ApiGen<'_> {
                     }
                     continue;
                 }
-                let op = self.operation(types, route, key, &node, &shared)?;
-                if let Some(previous) = seen.insert(op.id.clone(), node.path.0.clone()) {
-                    return Err(node.error(format!(
-                        "operationId `{}` is already used at {previous}",
-                        op.id
-                    )));
-                }
-                self.operations.push(op);
+                found.push(Found {
+                    route,
+                    method: key,
+                    node,
+                    shared: shared.clone(),
+                });
             }
         }
+        let names = self.operation_names(types, &found)?;
+        for (found, name) in found.iter().zip(names) {
+            let op = self.operation(types, found, name)?;
+            self.operations.push(op);
+        }
         Ok(())
+    }
+
+    /// Records a warning, once per place and message.
+    fn warn(&mut self, path: &str, message: String) {
+        let warning = Warning {
+            path: path.to_owned(),
+            message,
+        };
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    /// Warns of each entry of `node` (callbacks, links, webhooks) that it is
+    /// skipped, and why.
+    fn skip_each(&mut self, node: Option<At<'_>>, what: &str, why: &str) -> Result<(), Error> {
+        let Some(node) = node else {
+            return Ok(());
+        };
+        for (name, entry) in node.entries()? {
+            self.warn(&entry.path.0, format!("{what} `{name}` is skipped: {why}"));
+        }
+        Ok(())
+    }
+
+    /// Names every operation (README, "Operations without operationId"):
+    /// its `operationId` by `naming`'s field rule, or one derived from its
+    /// method and path, with a warning. Explicit ids are named first (an id
+    /// that is its own method name before the others), then derived ones, in
+    /// document order. A method name another operation (or the `Api` trait)
+    /// has takes the first free suffix `_2`, `_3`, …; so, apart, does the
+    /// prefix of the operation's types (`2`, `3`, …) when a schema or another
+    /// operation has one of them.
+    fn operation_names(
+        &mut self,
+        types: &mut TypeGen<'_>,
+        found: &[Found<'_>],
+    ) -> Result<Vec<OperationName>, Error> {
+        let mut seen = BTreeMap::new();
+        let mut explicit = Vec::new();
+        for op in found {
+            let id = match op.node.get("operationId") {
+                Some(id) => {
+                    let text = id
+                        .value
+                        .as_str()
+                        .ok_or_else(|| id.error("an `operationId` is a string"))?;
+                    if let Some(previous) = seen.insert(text, op.node.path.0.clone()) {
+                        return Err(op.node.error(format!(
+                            "operationId `{text}` is already used at {previous}"
+                        )));
+                    }
+                    Some(text.to_owned())
+                }
+                None => None,
+            };
+            explicit.push(id);
+        }
+        let mut order: Vec<usize> = (0..found.len()).collect();
+        order.sort_by_key(|&index| match &explicit[index] {
+            Some(id) if naming::field_name(id) == *id => 0,
+            Some(_) => 1,
+            None => 2,
+        });
+        let mut methods = Namespace::with(RESERVED_METHODS);
+        let mut names: Vec<Option<OperationName>> = found.iter().map(|_| None).collect();
+        for index in order {
+            let op = &found[index];
+            let id = explicit[index]
+                .clone()
+                .unwrap_or_else(|| derived_operation_id(op.method, op.route));
+            let name = methods.claim(&naming::field_name(&id), "_");
+            // Every operation reserves its `…Response`, so no two share a prefix.
+            let suffixes = self.type_suffixes(op)?;
+            let type_prefix = naming::first_free(&naming::type_prefix(&id), "", |prefix| {
+                suffixes
+                    .iter()
+                    .all(|suffix| types.is_free(&format!("{prefix}{suffix}")))
+            });
+            for suffix in &suffixes {
+                types.reserve(&format!("{type_prefix}{suffix}"), &op.node.path.0);
+            }
+            let id = match &explicit[index] {
+                Some(id) => id.clone(),
+                None => {
+                    self.warn(
+                        &op.node.path.0,
+                        format!(
+                            "no `operationId`: the operation is named `{name}` after its method and path"
+                        ),
+                    );
+                    name.clone()
+                }
+            };
+            names[index] = Some(OperationName {
+                id,
+                name,
+                type_prefix,
+            });
+        }
+        Ok(names.into_iter().flatten().collect())
+    }
+
+    /// What the names of the types generated for the operation itself end
+    /// with: `Response`, and `Path`, `Query` or `Headers` where it has
+    /// parameters there.
+    fn type_suffixes(&self, op: &Found<'_>) -> Result<Vec<&'static str>, Error> {
+        let mut suffixes = vec!["Response"];
+        let own = match op.node.get("parameters") {
+            Some(list) => list.items()?,
+            None => Vec::new(),
+        };
+        for param in op.shared.iter().chain(&own) {
+            let location = match self.spec.resolve(param.clone())?.str("in") {
+                Some("path") => Location::Path,
+                Some("query") => Location::Query,
+                Some("header") => Location::Header,
+                _ => continue,
+            };
+            if !suffixes.contains(&location.suffix()) {
+                suffixes.push(location.suffix());
+            }
+        }
+        Ok(suffixes)
     }
 
     fn security_schemes(&mut self) -> Result<(), Error> {
@@ -78,6 +245,29 @@ impl ApiGen<'_> {
             let kind = match (node.str("type"), node.str("scheme"), node.str("in")) {
                 (Some("http"), Some(scheme), _) if scheme.eq_ignore_ascii_case("bearer") => {
                     quote!(Bearer)
+                }
+                // The token arrives as `Authorization: Bearer`; what it grants
+                // is the Authenticator's to decide.
+                (Some(kind @ ("oauth2" | "openIdConnect")), _, _) => {
+                    self.warn(
+                        &node.path.0,
+                        format!(
+                            "security scheme `{name}` ({kind}) is checked as a bearer token: the Authenticator receives the token, and its flows and scopes are not enforced beyond what the Authenticator does"
+                        ),
+                    );
+                    quote!(Bearer)
+                }
+                // Refusing its credential keeps requests out, never lets one
+                // in: skipping is safe while another alternative remains.
+                (Some("apiKey"), _, Some("cookie")) => {
+                    self.warn(
+                        &node.path.0,
+                        format!(
+                            "security scheme `{name}` (API key in a cookie) is skipped: the server reads credentials from headers only, so no request authenticates with it"
+                        ),
+                    );
+                    self.skipped_schemes.push(name.to_owned());
+                    continue;
                 }
                 (Some("apiKey"), _, Some("header")) => {
                     let header = node
@@ -111,23 +301,16 @@ impl ApiGen<'_> {
     fn operation(
         &mut self,
         types: &mut TypeGen<'_>,
-        route: &str,
-        method: &str,
-        node: &At<'_>,
-        shared: &[At<'_>],
+        found: &Found<'_>,
+        name: OperationName,
     ) -> Result<Operation, Error> {
-        let id = node
-            .str("operationId")
-            .ok_or_else(|| node.error("every operation needs an `operationId`"))?
-            .to_owned();
-        if !id.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(node.error(format!(
-                "operationId `{id}` must be an ASCII identifier (letters, digits, `_`)"
-            )));
-        }
-        let type_prefix = id.to_upper_camel_case();
+        let (route, method, node, shared) = (found.route, found.method, &found.node, &found.shared);
+        let type_prefix = name.type_prefix.clone();
+        self.skip_each(
+            node.get("callbacks"),
+            "callback",
+            "the server sends no requests of its own; the `Api` implementation may",
+        )?;
 
         // Parameters: operation-level ones override path-item-level ones by (name, in).
         let mut raw_params: Vec<At<'_>> = Vec::new();
@@ -151,8 +334,13 @@ impl ApiGen<'_> {
         }
         let mut params = Vec::new();
         for param in raw_params {
+            if param.str("in") == Some("cookie") {
+                self.skip_cookie_parameter(&param)?;
+                continue;
+            }
             params.push(self.param(types, &type_prefix, &param)?);
         }
+        super::param::check_query_keys(&params, node)?;
         let template_names = route_params(route);
         for name in &template_names {
             if !params
@@ -194,6 +382,11 @@ impl ApiGen<'_> {
         for (code, response) in responses.entries()? {
             let response = self.spec.resolve(response)?;
             self.constant_headers_of(&response)?;
+            self.skip_each(
+                response.get("links"),
+                "link",
+                "links document how a response leads to other operations; nothing of them is served or checked",
+            )?;
             let status = match code.parse::<u16>() {
                 Ok(status) if (100..600).contains(&status) => status,
                 Ok(_) => return Err(response.error(format!("`{code}` is not an HTTP status"))),
@@ -284,7 +477,9 @@ impl ApiGen<'_> {
         };
 
         Ok(Operation {
-            id,
+            id: name.id,
+            name: name.name,
+            type_prefix,
             method: method.to_ascii_uppercase(),
             route: route.to_owned(),
             summary: node.str("summary").map(str::to_owned),
@@ -302,8 +497,13 @@ impl ApiGen<'_> {
         })
     }
 
-    fn security_requirements(&self, list: &At<'_>) -> Result<Vec<Vec<String>>, Error> {
+    /// The alternatives of a `security` list, each the scheme names it needs
+    /// (none: anonymous). One naming a skipped scheme is left out, which only
+    /// refuses requests; a list left with none is an error, as the operation
+    /// would otherwise be open to anyone.
+    fn security_requirements(&mut self, list: &At<'_>) -> Result<Vec<Vec<String>>, Error> {
         let mut alternatives = Vec::new();
+        let mut skipped = Vec::new();
         for requirement in list.items()? {
             let entries = requirement.entries()?;
             if entries.len() > 1 {
@@ -311,18 +511,61 @@ impl ApiGen<'_> {
                     "a requirement naming several schemes at once (AND) is not supported; list alternatives instead",
                 ));
             }
-            let mut names = Vec::new();
-            for (name, _) in entries {
-                if !self.scheme_names.iter().any(|n| n == name) {
-                    return Err(requirement.error(format!(
-                        "security scheme `{name}` is not declared in components.securitySchemes"
-                    )));
-                }
-                names.push(name.to_owned());
+            let Some((name, scopes)) = entries.into_iter().next() else {
+                alternatives.push(Vec::new());
+                continue;
+            };
+            if self.skipped_schemes.iter().any(|n| n == name) {
+                skipped.push(format!("`{name}`"));
+                continue;
             }
-            alternatives.push(names);
+            if !self.scheme_names.iter().any(|n| n == name) {
+                return Err(requirement.error(format!(
+                    "security scheme `{name}` is not declared in components.securitySchemes"
+                )));
+            }
+            let scopes = scopes
+                .items()?
+                .iter()
+                .map(|scope| scope.value.as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>();
+            if !scopes.is_empty() {
+                self.warn(
+                    &requirement.path.key(name).0,
+                    format!(
+                        "scopes `{}` of `{name}` are not checked: the router authenticates the credential and no more; the operation checks them if they matter",
+                        scopes.join("`, `")
+                    ),
+                );
+            }
+            alternatives.push(vec![name.to_owned()]);
+        }
+        if alternatives.is_empty() && !skipped.is_empty() {
+            return Err(list.error(format!(
+                "every alternative needs a scheme the server cannot check ({}); the operation would be open to anyone",
+                skipped.join(", ")
+            )));
         }
         Ok(alternatives)
+    }
+
+    /// The server reads no cookies: an optional cookie parameter is skipped
+    /// with a warning; a required one is an error, since requests without it
+    /// would be accepted.
+    fn skip_cookie_parameter(&mut self, param: &At<'_>) -> Result<(), Error> {
+        let name = param.str("name").unwrap_or_default();
+        if param.flag("required") {
+            return Err(param.error(format!(
+                "cookie parameter `{name}` is required, but the server does not read cookies and would accept requests without it; make it optional to skip it, or send it in a header"
+            )));
+        }
+        self.warn(
+            &param.path.0,
+            format!(
+                "cookie parameter `{name}` is skipped: the server does not read cookies, so it is neither checked nor passed to the operation"
+            ),
+        );
+        Ok(())
     }
 
     fn request_body(
@@ -330,28 +573,19 @@ impl ApiGen<'_> {
         types: &mut TypeGen<'_>,
         prefix: &str,
         node: &At<'_>,
-    ) -> Result<(TokenStream, Value, bool), Error> {
+    ) -> Result<RequestBody, Error> {
         let body = self.spec.resolve(node.clone())?;
         let content = body
             .get("content")
             .ok_or_else(|| body.error("a request body needs `content`"))?;
-        let mut json = None;
-        for (media, entry) in content.entries()? {
-            if media == "application/json" {
-                json = Some(entry);
-            } else {
-                return Err(entry.error(format!(
-                    "request bodies of type `{media}` are not supported; use application/json"
-                )));
-            }
+        let media = self.request_media(types, prefix, &content)?;
+        if media.len() > 1 {
+            claim_type(types, &format!("{prefix}Body"), &content)?;
         }
-        let json = json.ok_or_else(|| content.error("no application/json request body"))?;
-        let schema = json
-            .get("schema")
-            .ok_or_else(|| json.error("the request body needs a `schema`"))?;
-        let ty = types.type_of(&schema, &format!("{prefix}Body"))?;
-        let converted = json_schema::convert(self.spec, &schema)?;
-        Ok((ty, converted, body.flag("required")))
+        Ok(RequestBody {
+            required: body.flag("required"),
+            media,
+        })
     }
 
     fn response_variant(
@@ -362,39 +596,24 @@ impl ApiGen<'_> {
         response: &At<'_>,
     ) -> Result<ResponseVariant, Error> {
         let name = format_ident!("{}", status_name(status));
-        let mut body = None;
-        let mut body_kind = BodyKind::Json;
-        if let Some(content) = response.get("content") {
-            let entries = content.entries()?;
-            if entries.len() > 1 {
-                return Err(content.error("a response has one media type"));
-            }
-            for (media, entry) in entries {
-                match media {
-                    "application/json" => {
-                        let schema = entry
-                            .get("schema")
-                            .ok_or_else(|| entry.error("the response needs a `schema`"))?;
-                        body = Some(types.type_of(&schema, &format!("{prefix}{name}Body"))?);
-                    }
-                    "text/event-stream" => {
-                        // The schema (if any) documents each event's data;
-                        // the handler produces the events themselves.
-                        if let Some(schema) = entry.get("schema") {
-                            types.type_of(&schema, &format!("{prefix}{name}Event"))?;
-                        }
-                        let rt = &self.runtime;
-                        body = Some(quote!(#rt::EventStream));
-                        body_kind = BodyKind::EventStream;
-                    }
-                    other => {
-                        return Err(entry.error(format!(
-                            "responses of type `{other}` are not supported; use application/json or text/event-stream"
-                        )));
-                    }
+        let media = match response.get("content") {
+            Some(content) => {
+                let media = self.response_media(types, &format!("{prefix}{name}"), &content)?;
+                if media.len() > 1 {
+                    claim_type(types, &format!("{prefix}{name}Body"), &content)?;
                 }
+                media
             }
-        }
+            None => Vec::new(),
+        };
+        let (body, body_kind) = match media.as_slice() {
+            [] => (None, BodyKind::Json),
+            [one] => (Some(one.ty.clone()), one.kind),
+            _ => {
+                let alternatives = format_ident!("{prefix}{name}Body");
+                (Some(quote!(#alternatives)), BodyKind::OneOf)
+            }
+        };
         let mut headers = Vec::new();
         if let Some(list) = response.get("headers") {
             for (header, node) in list.entries()? {
@@ -415,6 +634,7 @@ impl ApiGen<'_> {
             name,
             body,
             body_kind,
+            media,
             headers,
             docs,
         })
@@ -452,17 +672,15 @@ impl ApiGen<'_> {
     }
 }
 
-/// Header names must be RFC 9110 tokens (the runtime builds them as such).
-pub(super) fn check_header_name(name: &str, node: &At<'_>) -> Result<(), Error> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if valid {
-        Ok(())
-    } else {
-        Err(node.error(format!("`{name}` is not a valid HTTP header name")))
-    }
+/// The operationId of an operation without one: its method and the words of
+/// its path (parameters without braces) in snake_case, so `get
+/// /pets/{petId}/photos` is `get_pets_pet_id_photos`.
+fn derived_operation_id(method: &str, route: &str) -> String {
+    let segments = route
+        .split('/')
+        .map(|segment| segment.trim_start_matches('{').trim_end_matches('}'));
+    let words: Vec<&str> = std::iter::once(method).chain(segments).collect();
+    naming::field_name(&words.join(" "))
 }
 
 fn route_params(route: &str) -> Vec<String> {
@@ -492,5 +710,17 @@ fn check_route(route: &str, node: &At<'_>) -> Result<(), Error> {
             )));
         }
     }
+    Ok(())
+}
+
+/// Takes the type name of a body's enum of media types, which no model may
+/// have.
+fn claim_type(types: &mut TypeGen<'_>, name: &str, content: &At<'_>) -> Result<(), Error> {
+    if !types.is_free(name) {
+        return Err(content.error(format!(
+            "the enum of these media types would be `{name}`, a name a schema already has"
+        )));
+    }
+    types.reserve(name, &content.path.0);
     Ok(())
 }

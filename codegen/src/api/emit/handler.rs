@@ -1,12 +1,11 @@
 //! An operation's trait method and the axum handler that admits,
 //! authenticates and validates a request before calling it.
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::Output;
-use super::inputs::Inputs;
+use super::extraction::Inputs;
 use crate::api::{Operation, Security};
 use crate::types::doc_attrs;
 
@@ -27,9 +26,9 @@ pub(super) fn emit(
         uses_body,
         upgrade_step,
     } = inputs;
-    let method_ident = format_ident!("{}", op.id.to_snake_case());
-    let handler_ident = format_ident!("handle_{}", op.id.to_snake_case());
-    let response_ident = format_ident!("{}Response", op.id.to_upper_camel_case());
+    let method_ident = crate::naming::ident(&op.name);
+    let handler_ident = format_ident!("handle_{}", op.name);
+    let response_ident = format_ident!("{}Response", op.type_prefix);
     let op_doc = doc_attrs(Some(&format!(
         "{}\n\n`{} {}` (`{}`){}",
         op.summary.as_deref().unwrap_or(&op.id),

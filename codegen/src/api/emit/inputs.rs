@@ -2,28 +2,15 @@
 //! that fill it, the request body's schema, and the steps the handler takes
 //! to extract them.
 
-use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use heck::ToShoutySnakeCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::extraction::Inputs;
 use super::{Output, raw_string};
+use crate::api::param::Compiled;
 use crate::api::{Location, Operation, Param};
 use crate::types::{field_ident, field_name};
-
-/// What the handler and the trait method need to know of the inputs.
-pub(super) struct Inputs {
-    /// The trait method's arguments after the principal.
-    pub args: Vec<TokenStream>,
-    /// The handler's statements extracting each input (collecting violations).
-    pub extract: Vec<TokenStream>,
-    /// The variables `extract` binds to an `Option` of each input.
-    pub bound: Vec<syn::Ident>,
-    /// The values passed to the trait method after the principal.
-    pub call_args: Vec<TokenStream>,
-    pub uses_body: bool,
-    /// The WebSocket handshake, checked once the request is admissible.
-    pub upgrade_step: Option<TokenStream>,
-}
 
 /// Writes the input structs and the body schema of `op` to `out`, and
 /// returns how the handler extracts them.
@@ -46,31 +33,7 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) -> Inputs
             parameters(rt, op, location, &params, out, &mut inputs);
         }
     }
-    if let Some((ty, schema, required)) = &op.body {
-        inputs.uses_body = true;
-        let static_ident = format_ident!("{}_BODY", op.id.to_shouty_snake_case());
-        let schema = raw_string(schema);
-        let doc = format!(" JSON Schema of the `{}` request body.", op.id);
-        out.items.push(quote! {
-            #[doc = #doc]
-            static #static_ident: #rt::Schema = #rt::Schema::new(#schema);
-        });
-        out.schema_checks.push(quote!(#static_ident.check()?;));
-        let (arg_ty, reader) = if *required {
-            (quote!(#ty), quote!(json_body))
-        } else {
-            (quote!(Option<#ty>), quote!(optional_json_body))
-        };
-        inputs.args.push(quote!(body: #arg_ty));
-        inputs.extract.push(quote! {
-            let body = match #rt::#reader::<#ty>(&parts, body, &#static_ident, &mut violations).await {
-                Ok(body) => body,
-                Err(problem) => return ctx.problem(problem),
-            };
-        });
-        inputs.bound.push(format_ident!("body"));
-        inputs.call_args.push(quote!(body));
-    }
+    super::body::emit(rt, op, out, &mut inputs);
 
     // A WebSocket handshake is checked last, once the request is known to
     // be admissible; the trait method decides to accept it.
@@ -96,7 +59,7 @@ fn parameters(
     out: &mut Output,
     inputs: &mut Inputs,
 ) {
-    let prefix = op.id.to_upper_camel_case();
+    let prefix = &op.type_prefix;
     let struct_ident = format_ident!("{}{}", prefix, location.suffix());
     let var = format_ident!("{}", location.suffix().to_ascii_lowercase());
     let mut fields = Vec::new();
@@ -113,12 +76,26 @@ fn parameters(
             pub #field: #ty
         });
         let rule_ident = format_ident!("{}", field_name(&param.name).to_shouty_snake_case());
-        let rule = &param.rule;
-        statics.push(quote!(static #rule_ident: #rt::ParamRule = #rule;));
-        for (pattern, init) in &param.patterns {
-            out.items
-                .push(quote!(static #pattern: #rt::Pattern = #init;));
-            out.schema_checks.push(quote!(#pattern.check()?;));
+        let (rule_type, rule) = (&param.rule_type, &param.rule);
+        statics.push(quote!(static #rule_ident: #rule_type = #rule;));
+        for (ident, compiled) in &param.compiled {
+            out.items.push(match compiled {
+                Compiled::Pattern(source) => {
+                    quote!(static #ident: #rt::Pattern = #rt::Pattern::new(#source);)
+                }
+                Compiled::Schema(schema) => {
+                    let doc = format!(
+                        " JSON Schema of the `{}` parameter of `{}`.",
+                        param.name, op.id
+                    );
+                    let schema = raw_string(schema);
+                    quote! {
+                        #[doc = #doc]
+                        static #ident: #rt::Schema = #rt::Schema::new(#schema);
+                    }
+                }
+            });
+            out.schema_checks.push(quote!(#ident.check()?;));
         }
         if param.required {
             reads.push(

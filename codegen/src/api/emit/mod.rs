@@ -3,6 +3,8 @@
 //! handler (`handler`) and its entry in the operation table and the router
 //! (`table`); then the file that holds them all.
 
+mod body;
+mod extraction;
 mod handler;
 mod inputs;
 mod responses;

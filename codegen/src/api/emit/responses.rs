@@ -1,16 +1,17 @@
 //! An operation's response enum: a variant per success status, with its
 //! body and headers, and how each becomes an HTTP response.
 
-use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use heck::ToShoutySnakeCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::Output;
+use crate::api::media::Media;
 use crate::api::{BodyKind, Operation, status_name};
 
 /// Writes the response enum of `op` and its `IntoResponse` to `out`.
 pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
-    let response_ident = format_ident!("{}Response", op.id.to_upper_camel_case());
+    let response_ident = format_ident!("{}Response", op.type_prefix);
     let mut variants = Vec::new();
     let mut arms = Vec::new();
     for variant in &op.responses {
@@ -41,15 +42,22 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
             bindings.push(quote!(#field));
         }
         let status_tokens = status_tokens(variant.status);
-        let make = match (&variant.body, variant.body_kind) {
-            (Some(_), BodyKind::Json) => quote!(#rt::json_response(#status_tokens, &body)),
-            (Some(_), BodyKind::EventStream) => {
-                quote!(#rt::event_stream_response(#status_tokens, body))
-            }
-            (Some(_), BodyKind::WebSocket) => {
+        let make = match (&variant.body, variant.body_kind, variant.media.as_slice()) {
+            (Some(_), BodyKind::WebSocket, _) => {
                 quote!(axum::response::IntoResponse::into_response(body))
             }
-            (None, _) => quote!(#rt::empty_response(#status_tokens)),
+            (Some(alternatives), BodyKind::OneOf, media) => {
+                out.items.push(alternatives_enum(
+                    rt,
+                    op,
+                    variant.status,
+                    alternatives,
+                    media,
+                ));
+                quote!(body.respond(#status_tokens))
+            }
+            (Some(_), _, [media]) => respond(rt, media, &status_tokens),
+            _ => quote!(#rt::empty_response(#status_tokens)),
         };
         if fields.is_empty() {
             variants.push(quote!(#docs #name));
@@ -70,7 +78,11 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
     }
     let response_doc = format!(" The responses of `{}` other than problems.", op.id);
     // A stream of events or a handshake can be consumed once: no Clone.
-    let derives = if op.responses.iter().any(|v| v.body_kind != BodyKind::Json) {
+    let derives = if op
+        .responses
+        .iter()
+        .any(|v| matches!(v.body_kind, BodyKind::EventStream | BodyKind::WebSocket))
+    {
         quote!(#[derive(Debug)])
     } else {
         quote!(#[derive(Debug, Clone)])
@@ -85,6 +97,64 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
             }
         }
     });
+}
+
+/// The enum of a response's media types, each variant written as its own
+/// media type; the operation picks one.
+fn alternatives_enum(
+    rt: &TokenStream,
+    op: &Operation,
+    status: u16,
+    ident: &TokenStream,
+    alternatives: &[Media],
+) -> TokenStream {
+    let doc = format!(
+        " A `{status}` body of `{}`, in one of its media types.",
+        op.id
+    );
+    let variants = alternatives.iter().map(Media::variant_decl);
+    let arms = alternatives.iter().map(|media| {
+        let variant = &media.variant;
+        let make = respond(rt, media, &quote!(status));
+        quote!(Self::#variant(body) => #make)
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone)]
+        pub enum #ident { #(#variants,)* }
+        impl #ident {
+            /// The response of `status` with this body, of its media type.
+            fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
+                match self { #(#arms,)* }
+            }
+        }
+    }
+}
+
+/// The response of `status` with `body`, a value of one media type.
+fn respond(rt: &TokenStream, media: &Media, status: &TokenStream) -> TokenStream {
+    let essence = media.essence.as_str();
+    match (media.kind, media.range) {
+        (BodyKind::Json, _) if essence == "application/json" => {
+            quote!(#rt::json_response(#status, &body))
+        }
+        (BodyKind::Json, _) => quote! {
+            #rt::json_response_as(#status, const { axum::http::HeaderValue::from_static(#essence) }, &body)
+        },
+        (BodyKind::EventStream, _) => quote!(#rt::event_stream_response(#status, body)),
+        (_, true) => quote!(#rt::content_response(#status, #essence, body)),
+        (kind, false) => {
+            // Text is written as UTF-8, which its type says.
+            let content_type = if kind == BodyKind::Text && essence.starts_with("text/") {
+                format!("{essence}; charset=utf-8")
+            } else {
+                essence.to_owned()
+            };
+            quote! {
+                #rt::raw_response(#status, const { axum::http::HeaderValue::from_static(#content_type) }, body)
+            }
+        }
+    }
 }
 
 /// The Rust field name for a response header (`ETag` -> `etag`); header

@@ -1,12 +1,11 @@
 //! An operation's entry in the operation table (`OPERATIONS`, what
 //! middleware reads) and in the router.
 
-use heck::ToSnakeCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::Output;
-use crate::api::{BodyKind, Operation};
+use crate::api::Operation;
 
 /// Writes the `OperationInfo` of `op` and its route to `out`.
 pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
@@ -23,14 +22,9 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
     let extensions = op.extensions.iter().map(|(k, v)| quote!((#k, #v)));
     let rate_limit = &op.rate_limit;
     let mut produces: Vec<&str> = Vec::new();
-    for variant in &op.responses {
-        let media = match (&variant.body, variant.body_kind) {
-            (Some(_), BodyKind::Json) => "application/json",
-            (Some(_), BodyKind::EventStream) => "text/event-stream",
-            _ => continue,
-        };
-        if !produces.contains(&media) {
-            produces.push(media);
+    for media in op.responses.iter().flat_map(|variant| &variant.media) {
+        if !produces.contains(&media.essence.as_str()) {
+            produces.push(&media.essence);
         }
     }
     out.infos.push(quote! {
@@ -49,7 +43,7 @@ pub(super) fn emit(rt: &TokenStream, op: &Operation, out: &mut Output) {
         }
     });
 
-    let handler_ident = format_ident!("handle_{}", op.id.to_snake_case());
+    let handler_ident = format_ident!("handle_{}", op.name);
     let method_fn = format_ident!("{}", op.method.to_ascii_lowercase());
     let route_entry = quote!(#method_fn(#handler_ident::<A>));
     match out.routes.iter_mut().find(|(r, _)| r == &op.route) {

@@ -1,0 +1,17 @@
+//! Checks on the header names a document declares.
+
+use crate::error::Error;
+use crate::spec::At;
+
+/// Header names must be RFC 9110 tokens (the runtime builds them as such).
+pub(super) fn check_header_name(name: &str, node: &At<'_>) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(node.error(format!("`{name}` is not a valid HTTP header name")))
+    }
+}
