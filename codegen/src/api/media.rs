@@ -106,7 +106,7 @@ impl<'s> ApiGen<'s> {
     /// schemas are named `{prefix}Body`, or `{prefix}{Variant}Body` when
     /// there are several.
     pub(super) fn request_media(
-        &self,
+        &mut self,
         types: &mut TypeGen<'_>,
         prefix: &str,
         content: &At<'s>,
@@ -125,14 +125,14 @@ impl<'s> ApiGen<'s> {
     }
 
     fn request_one(
-        &self,
+        &mut self,
         types: &mut TypeGen<'_>,
         hint: &str,
         essence: String,
         variant: syn::Ident,
         entry: &At<'s>,
     ) -> Result<Media, Error> {
-        let rt = &self.runtime;
+        let rt = &self.runtime.clone();
         let kind = classify(&essence);
         let schema = entry.get("schema");
         if !matches!(kind, BodyKind::Form | BodyKind::Multipart)
@@ -249,9 +249,11 @@ impl<'s> ApiGen<'s> {
     /// The schema a raw (text or bytes) request body is checked against:
     /// none when it says only that the body is a string. Text is checked
     /// as one JSON string; constraints on bytes would go unchecked, so
-    /// they are refused.
+    /// they are refused. On bytes, a schema of a structure (an XML
+    /// document's object, say) describes what the handler parses itself:
+    /// it is left unchecked with a warning that says so.
     fn raw_schema(
-        &self,
+        &mut self,
         schema: Option<&At<'_>>,
         essence: &str,
         text: bool,
@@ -261,15 +263,32 @@ impl<'s> ApiGen<'s> {
         };
         let what = if text { "text" } else { "bytes" };
         let resolved = self.spec.resolve(schema.clone())?;
-        if let Some(kind) = resolved.str("type").filter(|kind| *kind != "string") {
+        let structure = resolved
+            .str("type")
+            .filter(|kind| *kind != "string")
+            .map(|kind| format!("`{kind}`"))
+            .or_else(|| {
+                STRUCTURE
+                    .iter()
+                    .find(|k| resolved.get(k).is_some())
+                    .map(|keyword| format!("`{keyword}`"))
+            });
+        if let Some(structure) = &structure
+            && text
+        {
             return Err(schema.error(format!(
-                "a `{essence}` body is read as {what}, so its schema is a string one, not `{kind}`"
+                "a `{essence}` body is read as text, so its schema is a string one, not {structure}"
             )));
         }
-        if let Some(keyword) = STRUCTURE.iter().find(|k| resolved.get(k).is_some()) {
-            return Err(schema.error(format!(
-                "a `{essence}` body is read as {what}; `{keyword}` describes a structure it does not have"
-            )));
+        if let Some(structure) = structure {
+            self.warn(
+                &schema.path.0,
+                format!(
+                    "a `{essence}` body reaches the handler as {what}: its schema ({structure}) \
+                     is not checked; the handler parses and checks the document itself"
+                ),
+            );
+            return Ok(None);
         }
         let converted = json_schema::convert(self.spec, schema)?;
         match (constrains(&converted), text) {

@@ -49,7 +49,7 @@ struct OperationName {
     type_prefix: String,
 }
 
-impl ApiGen<'_> {
+impl<'s> ApiGen<'s> {
     pub fn collect(&mut self, types: &mut TypeGen<'_>) -> Result<(), Error> {
         self.security_schemes()?;
         let root = self.spec.at_root();
@@ -109,7 +109,7 @@ impl ApiGen<'_> {
     }
 
     /// Records a warning, once per place and message.
-    fn warn(&mut self, path: &str, message: String) {
+    pub(super) fn warn(&mut self, path: &str, message: String) {
         let warning = Warning {
             path: path.to_owned(),
             message,
@@ -301,7 +301,7 @@ impl ApiGen<'_> {
     fn operation(
         &mut self,
         types: &mut TypeGen<'_>,
-        found: &Found<'_>,
+        found: &Found<'s>,
         name: OperationName,
     ) -> Result<Operation, Error> {
         let (route, method, node, shared) = (found.route, found.method, &found.node, &found.shared);
@@ -569,10 +569,10 @@ impl ApiGen<'_> {
     }
 
     fn request_body(
-        &self,
+        &mut self,
         types: &mut TypeGen<'_>,
         prefix: &str,
-        node: &At<'_>,
+        node: &At<'s>,
     ) -> Result<RequestBody, Error> {
         let body = self.spec.resolve(node.clone())?;
         let content = body
