@@ -12,7 +12,7 @@ use progenitor_client::{Error, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
-use crate::retry::Retry;
+use crate::retry::{Retry, safe_to_repeat};
 
 /// The text of the [`Error::Custom`] a request fails with once its session
 /// is revoked; [`is_session_revoked`] recognises it.
@@ -125,8 +125,16 @@ impl Policy {
         let mut attempt = 1;
         let mut renewed = false;
         loop {
-            // A streamed body cannot be sent twice; its answer stands.
-            let spare = request.try_clone();
+            // A copy to send again only when this answer could be followed
+            // by another attempt (a streamed body has none: its answer stands).
+            let may_resend = (self.session.is_some() && !renewed)
+                || (attempt < self.retry.max_attempts
+                    && safe_to_repeat(request.method(), request.headers()));
+            let spare = if may_resend {
+                request.try_clone()
+            } else {
+                None
+            };
             let response = http.execute(request).await?;
             let Some(mut again) = spare else {
                 return Ok(response);
