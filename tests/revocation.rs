@@ -5,9 +5,10 @@
 //! before, as soon as the announcement (PostgreSQL `NOTIFY`, sent before
 //! the change is answered) reaches it, within 1 s at worst: were that
 //! message lost, the other instance trusts a cached entry for at most
-//! `charter::principal_cache::TRUST_FOR` (500 ms). Between processes the
-//! announcement arrives before the next request (`tests/cluster.rs`); here
-//! both instances share one busy runtime, so the bound is what is held.
+//! `charter::principal_cache::TRUST_FOR` (500 ms). The changing request
+//! waits (up to 1 s) until every listener has acknowledged the
+//! announcement, so the next request anywhere sees it (`tests/cluster.rs`
+//! holds that between processes); here the bound is what is held.
 
 mod common;
 
@@ -344,6 +345,48 @@ async fn a_changed_profile_shows_at_once_here_and_within_a_second_elsewhere() {
                 .await;
             eprintln!("rename: {path} on B after {waited:?}");
         }
+    })
+    .await;
+}
+
+/// A listener that never acknowledges (an instance hung, or one of a
+/// version that does not) delays a revocation by the bound, no more: the
+/// logout still answers, and takes effect here at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_never_acknowledges_delays_a_revocation_by_the_bound_only() {
+    use sqlx::ConnectOptions;
+    common::run(Backend::Postgres, |server: TestServer| async move {
+        let url = server.config.database_url.clone().expect("PostgreSQL");
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("database URL");
+        // Counted as a listener by name, but it reads nothing.
+        let silent = options
+            .application_name(charter::events::LISTENER_APPLICATION_NAME)
+            .connect()
+            .await
+            .expect("connect");
+
+        let user = server.user("Silent").await;
+        let auth = Auth::Bearer(user.access_token.clone());
+        let http = server.raw();
+        let started = Instant::now();
+        let out = auth
+            .apply(http.post(server.url("/api/v2/auth/logout")))
+            .json(&json!({"refresh_token": user.refresh_token}))
+            .send()
+            .await
+            .expect("logout");
+        let took = started.elapsed();
+        assert_eq!(out.status(), 204);
+        eprintln!("logout with a silent listener took {took:?}");
+        // The wait is bounded (1 s); generous for a busy machine.
+        assert!(took < Duration::from_secs(5), "logout took {took:?}");
+        let me = auth
+            .apply(http.get(server.url("/api/v2/channels")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(me.status(), 401, "refused at once here");
+        drop(silent);
     })
     .await;
 }

@@ -12,7 +12,9 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use uuid::Uuid;
 
 use super::log::stored_latest;
-use super::{Event, INVALIDATE_CHANNEL, LISTENER_APPLICATION_NAME, NOTIFY_CHANNEL};
+use super::{
+    Event, INVALIDATE_ACK_CHANNEL, INVALIDATE_CHANNEL, LISTENER_APPLICATION_NAME, NOTIFY_CHANNEL,
+};
 use crate::db::Db;
 use charter_runtime::Problem;
 
@@ -38,9 +40,9 @@ struct Shared {
     /// every subscribed channel must be read from the database.
     resync: AtomicBool,
     wake: Notify,
-    /// Counts the invalidations announced by any instance (and the
-    /// listener's reconnections, which may have missed some).
-    invalidations: watch::Sender<u64>,
+    /// The announcements acknowledged by a listener (this one included),
+    /// by the announcement's id.
+    acknowledgements: broadcast::Sender<Uuid>,
     /// Run by the listener itself on each invalidation, before it reads on.
     on_invalidation: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
@@ -66,8 +68,13 @@ const POKE_QUEUE: usize = 4096;
 const POKE_BATCH: usize = 512;
 /// Events read from the database at a time while catching up.
 const LOAD_PAGE: usize = 500;
-/// Longest an announcing instance waits for its invalidation to come back.
-const ECHO_WAIT: Duration = Duration::from_millis(250);
+/// Longest an announcing instance waits for every listener to acknowledge
+/// its invalidation: the bound within which a revocation reaches every
+/// instance anyway (cached principals expire sooner).
+const ACKNOWLEDGE_WAIT: Duration = Duration::from_secs(1);
+/// Acknowledgements buffered for announcers; one that falls behind waits
+/// out [`ACKNOWLEDGE_WAIT`].
+const ACKNOWLEDGE_QUEUE: usize = 256;
 
 impl Hub {
     /// The database the hub reads missed events from.
@@ -84,7 +91,7 @@ impl Hub {
             channels: Mutex::new(HashMap::new()),
             resync: AtomicBool::new(false),
             wake: Notify::new(),
-            invalidations: watch::channel(0).0,
+            acknowledgements: broadcast::channel(ACKNOWLEDGE_QUEUE).0,
             on_invalidation: std::sync::OnceLock::new(),
         });
         let (pokes, queue) = mpsc::channel(POKE_QUEUE);
@@ -125,32 +132,57 @@ impl Hub {
     }
 
     /// Tells every instance sharing the database (this one included) that
-    /// cached principals and profiles may be stale: a PostgreSQL `NOTIFY`,
-    /// after which this waits (up to [`ECHO_WAIT`]) for its own listener to
-    /// receive it back, by which time the database has sent it to every
-    /// listener. Nothing with SQLite, which one process serves. A failure
-    /// is logged, not returned: what it announces has committed, and
-    /// caches expire soon anyway.
+    /// cached principals and profiles may be stale, and waits (up to
+    /// [`ACKNOWLEDGE_WAIT`]) until every listener on the database has
+    /// handled it: a PostgreSQL `NOTIFY` carrying an id, which each
+    /// listener acknowledges on [`INVALIDATE_ACK_CHANNEL`] after clearing
+    /// its caches. So when the revoking request answers, the next request
+    /// on any instance sees the revocation. The listeners are counted in
+    /// `pg_stat_activity` (by [`LISTENER_APPLICATION_NAME`]) in the same
+    /// statement that sends. Nothing with SQLite, which one process serves.
+    /// A failure is logged, not returned: what it announces has committed,
+    /// and caches expire soon anyway.
     pub async fn announce_invalidation(&self) {
         let Db::Postgres(pool) = &self.handle.shared.db else {
             return;
         };
-        let mut seen = self.handle.shared.invalidations.subscribe();
-        let before = *seen.borrow_and_update();
-        let sent = sqlx::query("SELECT pg_notify($1, '')")
-            .bind(INVALIDATE_CHANNEL)
-            .execute(pool)
-            .await;
-        match sent {
-            Ok(_) => {
-                let echoed = seen.wait_for(|count| *count > before);
-                if tokio::time::timeout(ECHO_WAIT, echoed).await.is_err() {
-                    tracing::debug!("an invalidation was not echoed back in time");
-                }
-            }
+        let id = Uuid::new_v4();
+        let mut acknowledged = self.handle.shared.acknowledgements.subscribe();
+        let sent: Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM pg_stat_activity \
+                      WHERE application_name = $1 AND datname = current_database()) \
+                    FROM (SELECT pg_notify($2, $3)) AS sent",
+        )
+        .bind(LISTENER_APPLICATION_NAME)
+        .bind(INVALIDATE_CHANNEL)
+        .bind(id.to_string())
+        .fetch_one(pool)
+        .await;
+        let listeners = match sent {
+            Ok(listeners) => listeners,
             Err(error) => {
                 tracing::warn!(%error, "could not announce an invalidation to other instances");
+                return;
             }
+        };
+        let all_acknowledged = async {
+            let mut count = 0;
+            while count < listeners {
+                match acknowledged.recv().await {
+                    Ok(ack) if ack == id => count += 1,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        if tokio::time::timeout(ACKNOWLEDGE_WAIT, all_acknowledged)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                listeners,
+                "an invalidation was not acknowledged by every instance in time"
+            );
         }
     }
 
@@ -259,12 +291,11 @@ impl Shared {
     }
 
     /// An invalidation arrived (or may have been missed): handle it here
-    /// and now, then count it.
+    /// and now.
     fn invalidated(&self) {
         if let Some(handler) = self.on_invalidation.get() {
             handler();
         }
-        self.invalidations.send_modify(|count| *count += 1);
     }
 
     fn request_resync(&self) {
@@ -403,8 +434,9 @@ async fn dispatch(shared: Arc<Shared>, mut queue: mpsc::Receiver<Poke>) {
 
 /// The PostgreSQL listener: `LISTEN charter_events`, turning notifications
 /// into pokes; after (re)connecting, asks for a resync so events committed
-/// while it was not listening are delivered too. It also listens for
-/// invalidations (`charter_invalidate`).
+/// while it was not listening are delivered too. It also handles
+/// invalidations (`charter_invalidate`), acknowledging each on its own
+/// connection once handled, and passes acknowledgements on to announcers.
 async fn listen(
     shared: Arc<Shared>,
     pokes: mpsc::WeakSender<Poke>,
@@ -436,7 +468,7 @@ async fn listen(
         };
         listener.eager_reconnect(false);
         if let Err(error) = listener
-            .listen_all([NOTIFY_CHANNEL, INVALIDATE_CHANNEL])
+            .listen_all([NOTIFY_CHANNEL, INVALIDATE_CHANNEL, INVALIDATE_ACK_CHANNEL])
             .await
         {
             tracing::warn!(%error, "event listener cannot LISTEN; retrying");
@@ -455,6 +487,25 @@ async fn listen(
             match received {
                 Ok(Some(notification)) if notification.channel() == INVALIDATE_CHANNEL => {
                     shared.invalidated();
+                    // Announcements from instances that send no id are not
+                    // waited for.
+                    if notification.payload().parse::<Uuid>().is_ok() {
+                        let acknowledged = sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(INVALIDATE_ACK_CHANNEL)
+                            .bind(notification.payload())
+                            .execute(&mut listener)
+                            .await;
+                        if let Err(error) = acknowledged {
+                            tracing::warn!(%error, "event listener cannot acknowledge; reconnecting");
+                            break;
+                        }
+                    }
+                }
+                Ok(Some(notification)) if notification.channel() == INVALIDATE_ACK_CHANNEL => {
+                    if let Ok(id) = notification.payload().parse::<Uuid>() {
+                        // Nobody waiting is no error.
+                        let _ = shared.acknowledgements.send(id);
+                    }
                 }
                 Ok(Some(notification)) => {
                     let Some(poke) = parse_notification(notification.payload()) else {

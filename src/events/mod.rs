@@ -94,6 +94,10 @@ pub const NOTIFY_CHANNEL: &str = "charter_events";
 /// and profiles may be stale on every instance.
 pub const INVALIDATE_CHANNEL: &str = "charter_invalidate";
 
+/// The PostgreSQL notification channel on which each listener acknowledges
+/// an invalidation it has handled (the payload is the announcement's id).
+pub const INVALIDATE_ACK_CHANNEL: &str = "charter_invalidate_ack";
+
 /// The `application_name` of the listener's connection (visible in
 /// `pg_stat_activity`).
 pub const LISTENER_APPLICATION_NAME: &str = "charter-events-listener";
