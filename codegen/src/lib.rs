@@ -21,6 +21,7 @@ pub mod compat;
 mod error;
 mod json_schema;
 mod naming;
+mod sample;
 mod spec;
 mod types;
 
@@ -32,6 +33,7 @@ use serde_json::Value;
 
 pub use error::{Error, Warning};
 pub use json_schema::convert as to_json_schema;
+pub use sample::sample as sample_value;
 
 /// How the generated code is wired into its host crate.
 #[derive(Debug, Clone)]
@@ -43,6 +45,9 @@ pub struct Settings {
     pub replacements: BTreeMap<String, String>,
     /// Named in the generated file's header comment.
     pub source_name: String,
+    /// Also generate `Mock<A>`, an implementation of the trait answering
+    /// from the spec alone (see [`Settings::with_mock`]).
+    pub mock: bool,
 }
 
 impl Settings {
@@ -51,7 +56,21 @@ impl Settings {
             runtime: runtime.to_owned(),
             replacements: BTreeMap::new(),
             source_name: source_name.to_owned(),
+            mock: false,
         }
+    }
+
+    /// Also generates `Mock<A>`: an implementation of the `Api` trait that
+    /// answers every operation with its first documented success (the
+    /// lowest 2xx, else its first 1xx or 3xx), the body made up from the
+    /// response's schema ([`sample_value`]), required headers empty; an
+    /// operation that documents none answers its first documented error as
+    /// a problem, and a stream or WebSocket 501. `A` authenticates. For
+    /// consumers' tests before a server exists, and for checking a
+    /// generated router end to end.
+    pub fn with_mock(mut self) -> Self {
+        self.mock = true;
+        self
     }
 
     pub fn replace(mut self, schema: &str, rust_path: &str) -> Self {
@@ -157,7 +176,7 @@ fn generate_tokens(
     types.components()?;
     let mut api = api::ApiGen::new(&spec, runtime);
     api.collect(&mut types)?;
-    let api_items = api.emit();
+    let api_items = api.emit(settings.mock);
     let models = types.defs.values();
     Ok((
         quote! {

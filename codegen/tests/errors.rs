@@ -415,3 +415,37 @@ fn websocket_operations_are_gets_with_a_101_response() {
         .is_ok()
     );
 }
+
+#[test]
+fn an_operation_without_a_listed_success_answers_default_or_only_problems() {
+    let source = spec(
+        r#"  /ping:
+    post:
+      operationId: ping
+      responses:
+        default: {description: successful operation}
+  /gone:
+    delete:
+      operationId: removeGone
+      responses:
+        '404': {description: no such thing}"#,
+    );
+    let (code, warnings) = generates(&source);
+    warns_at(
+        &warnings,
+        "$.paths['/ping'].post.responses.default",
+        "its `default` response is its success, answered as 200",
+    );
+    warns_at(
+        &warnings,
+        "$.paths['/gone'].delete.responses",
+        "can answer only with problems",
+    );
+    assert!(
+        code.contains("pub enum PingResponse {\n    /// 200: successful operation\n    Ok,\n}"),
+        "{code}"
+    );
+    assert!(code.contains("pub enum RemoveGoneResponse {}"), "{code}");
+    // A strict spec refuses both.
+    assert!(generate(&strict(&source), &settings()).is_err());
+}

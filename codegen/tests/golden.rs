@@ -18,10 +18,14 @@ fn settings(source: &str) -> charter_codegen::Settings {
 
 /// `spec` is relative to the workspace root, as the header names it.
 fn check(spec: &str, name: &str) {
+    check_with(spec, name, settings(spec));
+}
+
+fn check_with(spec: &str, name: &str, settings: charter_codegen::Settings) {
     let path = root().join("..").join(spec);
     let source =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let generated = charter_codegen::generate(&source, &settings(spec))
+    let generated = charter_codegen::generate(&source, &settings)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let golden = root().join("tests/golden").join(format!("{name}.rs"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -74,4 +78,10 @@ fn edge_bodies_match_golden() {
 #[test]
 fn edge_naming_matches_golden() {
     check("codegen/tests/specs/edge_naming.yaml", "edge_naming");
+}
+
+#[test]
+fn edge_mock_matches_golden() {
+    let spec = "codegen/tests/specs/edge_mock.yaml";
+    check_with(spec, "edge_mock", settings(spec).with_mock());
 }

@@ -17,6 +17,7 @@ mod form;
 mod layer;
 mod media;
 mod media_type;
+mod mock;
 mod multipart;
 mod operation;
 mod params;
@@ -35,6 +36,7 @@ pub use database::set_database_error_policy;
 pub use form::{FieldKind, FormField};
 pub use layer::{complete_problem, not_found, problem_layer};
 pub use media::{BodyMedia, Content, Decoding, Received, RequestBody, read_body};
+pub use mock::{mock_body, mock_problem};
 pub use multipart::{Multipart, Part};
 pub use operation::{OperationInfo, find_operation};
 pub use params::{

@@ -27,6 +27,15 @@ mod edge_bodies {
     include!("../../codegen/tests/golden/edge_bodies.rs");
 }
 
+#[allow(clippy::all, dead_code, unused_imports)]
+mod edge_mock {
+    include!("../../codegen/tests/golden/edge_mock.rs");
+}
+
+/// `edge_mock`'s generated mock driven.
+#[path = "edge_cases/mock.rs"]
+mod mock;
+
 /// `edge_bodies` implemented and driven: every media type, both ways.
 #[path = "edge_cases/bodies.rs"]
 mod bodies;

@@ -36,6 +36,8 @@ pub(super) struct Media {
     pub schema: Option<Value>,
     /// Request forms with a schema: how each field's text is read.
     pub fields: Vec<FormField>,
+    /// Response bodies: a value of the schema (`crate::sample`), for the mock.
+    pub sample: Value,
 }
 
 /// A property of a form body's schema.
@@ -149,6 +151,7 @@ impl<'s> ApiGen<'s> {
             variant,
             schema: None,
             fields: Vec::new(),
+            sample: Value::Null,
         };
         match (kind, schema) {
             (BodyKind::Json, Some(schema)) => {
@@ -207,6 +210,9 @@ impl<'s> ApiGen<'s> {
         let mut media = Vec::new();
         for (essence, variant, entry) in entries {
             let schema = entry.get("schema");
+            let sample = schema.as_ref().map_or(Value::Null, |schema| {
+                crate::sample::sample(self.spec.root, schema.value)
+            });
             let range = essence.ends_with("/*");
             let (kind, ty) = match (classify(&essence), schema) {
                 (BodyKind::Json, Some(schema)) => {
@@ -241,6 +247,7 @@ impl<'s> ApiGen<'s> {
                 variant,
                 schema: None,
                 fields: Vec::new(),
+                sample,
             });
         }
         Ok(media)

@@ -122,6 +122,8 @@ struct Operation {
     params: Vec<Param>,
     body: Option<media::RequestBody>,
     responses: Vec<ResponseVariant>,
+    /// The 4xx and 5xx statuses it documents, in spec order.
+    error_statuses: Vec<u16>,
     extensions: Vec<(String, String)>,
     /// The rate-limit class (`x-rate-limit`), `default` when absent.
     rate_limit: String,

@@ -379,6 +379,7 @@ impl<'s> ApiGen<'s> {
             .get("responses")
             .ok_or_else(|| node.error("an operation needs `responses`"))?;
         let mut variants = Vec::new();
+        let mut error_statuses = Vec::new();
         for (code, response) in responses.entries()? {
             let response = self.spec.resolve(response)?;
             self.constant_headers_of(&response)?;
@@ -401,6 +402,7 @@ impl<'s> ApiGen<'s> {
                 Err(_) => return Err(response.error(format!("`{code}` is not an HTTP status"))),
             };
             if status >= 400 {
+                error_statuses.push(status);
                 continue;
             }
             let mut variant = self.response_variant(types, &type_prefix, status, &response)?;
@@ -419,8 +421,26 @@ impl<'s> ApiGen<'s> {
                 "a WebSocket operation (`x-dropshot-websocket`) declares its `101` response",
             ));
         }
-        if variants.is_empty() {
-            return Err(responses.error("an operation needs at least one 1xx, 2xx or 3xx response"));
+        if variants.is_empty() && !websocket {
+            match responses.get("default") {
+                // `default` covers every status not listed: with no
+                // success listed, it is the success (Swagger Petstore's
+                // "default: successful operation").
+                Some(default) => {
+                    let default = self.spec.resolve(default)?;
+                    variants.push(self.response_variant(types, &type_prefix, 200, &default)?);
+                    self.warn(
+                        &default.path.0,
+                        "the operation lists no 1xx, 2xx or 3xx response: its `default` response is its success, answered as 200".to_owned(),
+                    );
+                }
+                // The response enum has no variant: the method can only
+                // fail, with a problem, which is all the spec says it does.
+                None => self.warn(
+                    &responses.path.0,
+                    "the operation documents no 1xx, 2xx or 3xx response: its method can answer only with problems".to_owned(),
+                ),
+            }
         }
 
         let alternatives = match node.get("security") {
@@ -491,6 +511,7 @@ impl<'s> ApiGen<'s> {
             params,
             body,
             responses: variants,
+            error_statuses,
             extensions,
             rate_limit,
             websocket,

@@ -52,6 +52,17 @@ pub(super) fn emit(
             #(#args),*
         ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send;
     });
+    let answer = super::mock::answer(rt, op);
+    out.mock_methods.push(quote! {
+        fn #method_ident(
+            &self,
+            ctx: &#rt::RequestContext,
+            #auth_arg
+            #(#args),*
+        ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send {
+            async move { #answer }
+        }
+    });
     let parts_binding = if op.websocket {
         quote!(mut parts)
     } else {

@@ -7,6 +7,7 @@ mod body;
 mod extraction;
 mod handler;
 mod inputs;
+mod mock;
 mod responses;
 mod table;
 
@@ -24,6 +25,8 @@ struct Output {
     /// Statics, input structs and response enums.
     items: Vec<TokenStream>,
     trait_methods: Vec<TokenStream>,
+    /// The same methods as `Mock` implements them.
+    mock_methods: Vec<TokenStream>,
     handlers: Vec<TokenStream>,
     /// The `OperationInfo` entries.
     infos: Vec<TokenStream>,
@@ -34,7 +37,8 @@ struct Output {
 }
 
 impl ApiGen<'_> {
-    pub fn emit(&self) -> TokenStream {
+    /// The file's items; with `mock`, also `Mock<A>` (`Settings::with_mock`).
+    pub fn emit(&self, mock: bool) -> TokenStream {
         let rt = &self.runtime;
         let mut out = Output::default();
 
@@ -59,6 +63,7 @@ impl ApiGen<'_> {
         let Output {
             items,
             trait_methods,
+            mock_methods,
             handlers,
             infos,
             schema_checks,
@@ -70,6 +75,11 @@ impl ApiGen<'_> {
             let rest = chain.map(|m| quote!(.#m));
             quote!(.route(#route, axum::routing::#first #(#rest)*))
         });
+        let mock = if mock {
+            mock_items(rt, &mock_methods)
+        } else {
+            quote!()
+        };
         let schemes = &self.schemes;
         let (constant_layer, constant_fn) = self.constant_header_layer();
         let constants = self
@@ -113,6 +123,8 @@ impl ApiGen<'_> {
             #constant_fn
 
             #(#handlers)*
+
+            #mock
         }
     }
 
@@ -140,6 +152,53 @@ impl ApiGen<'_> {
                 }
             },
         )
+    }
+}
+
+/// `Mock<A>`: the `Api` trait implemented by `methods`, authentication
+/// left to `A`.
+fn mock_items(rt: &TokenStream, methods: &[TokenStream]) -> TokenStream {
+    quote! {
+        /// Answers every operation from the spec alone: its first documented
+        /// success with a body made up from the schema (required headers
+        /// empty), or, when it documents none, its first documented error as
+        /// a problem. `A` authenticates; requests are validated as by any
+        /// implementation.
+        #[derive(Clone)]
+        pub struct Mock<A>(pub A);
+
+        impl<A: #rt::Authenticator> #rt::Authenticator for Mock<A> {
+            type Principal = A::Principal;
+
+            fn admit_request(
+                &self,
+                ctx: &#rt::RequestContext,
+                parts: &axum::http::request::Parts,
+            ) -> impl std::future::Future<Output = Result<(), #rt::Problem>> + Send {
+                self.0.admit_request(ctx, parts)
+            }
+
+            fn admit_principal(
+                &self,
+                ctx: &#rt::RequestContext,
+                principal: &Self::Principal,
+            ) -> impl std::future::Future<Output = Result<(), #rt::Problem>> + Send {
+                self.0.admit_principal(ctx, principal)
+            }
+
+            fn authenticate(
+                &self,
+                ctx: &#rt::RequestContext,
+                credential: #rt::Credential<'_>,
+            ) -> impl std::future::Future<Output = Result<Self::Principal, #rt::Problem>> + Send {
+                self.0.authenticate(ctx, credential)
+            }
+        }
+
+        #[allow(unused_variables)]
+        impl<A: #rt::Authenticator> Api for Mock<A> {
+            #(#methods)*
+        }
     }
 }
 

@@ -159,7 +159,7 @@ fn respond(rt: &TokenStream, media: &Media, status: &TokenStream) -> TokenStream
 
 /// The Rust field name for a response header (`ETag` -> `etag`); header
 /// names are checked to be HTTP tokens first.
-fn header_field(header: &str) -> String {
+pub(super) fn header_field(header: &str) -> String {
     let field: String = header
         .to_ascii_lowercase()
         .chars()
