@@ -15,6 +15,8 @@ use crate::problem::Problem;
 pub struct RequestContext {
     pub operation: &'static OperationInfo,
     request_id: Option<HeaderValue>,
+    /// The request's `Accept`, for [`RequestContext::preferred`].
+    accept: Option<HeaderValue>,
     generated_id: OnceLock<String>,
     /// Headers added to whatever response the request gets (rate limits).
     response_headers: Mutex<Vec<(HeaderName, HeaderValue)>>,
@@ -32,11 +34,21 @@ impl RequestContext {
         RequestContext {
             operation,
             request_id: parts.headers.get(&REQUEST_ID).cloned(),
+            accept: parts.headers.get(axum::http::header::ACCEPT).cloned(),
             generated_id: OnceLock::new(),
             response_headers: Mutex::new(Vec::new()),
             has_response_headers: std::sync::atomic::AtomicBool::new(false),
             extensions: Mutex::new(Extensions::new()),
         }
+    }
+
+    /// Of the media types a response can be written in (a generated body
+    /// enum's `MEDIA_TYPES`), the one the request's `Accept` prefers: see
+    /// [`crate::preferred`]. `None`: the client accepts none of them (the
+    /// operation may answer 406, or one of them regardless).
+    pub fn preferred<'a>(&self, offered: &[&'a str]) -> Option<&'a str> {
+        let accept = self.accept.as_ref().and_then(|v| v.to_str().ok());
+        crate::accept::preferred(accept, offered)
     }
 
     /// Keeps a value for a later hook of the same request (one per type).

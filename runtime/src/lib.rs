@@ -7,6 +7,7 @@
 //! (`charter_runtime::Problem`, `charter_runtime::json_body`, ...),
 //! `Bytes` (`bytes::Bytes`) included, so a host crate needs no `bytes`.
 
+mod accept;
 mod auth;
 mod body;
 mod context;
@@ -27,6 +28,7 @@ mod schema;
 mod scheme;
 pub mod websocket;
 
+pub use accept::preferred;
 pub use auth::{Authenticator, Credential, credential_in, optional_auth, require_auth};
 pub use axum::body::Bytes;
 pub use body::{BODY_LIMIT, BodyLimit, json_body, optional_json_body};

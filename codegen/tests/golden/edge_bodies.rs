@@ -629,6 +629,13 @@ pub enum PutNoteOkBody {
     Xml(::charter_runtime::Bytes),
 }
 impl PutNoteOkBody {
+    /// Its media types in the spec's order: which one the request's
+    /// `Accept` prefers is `ctx.preferred(Self::MEDIA_TYPES)`.
+    pub const MEDIA_TYPES: &'static [&'static str] = &[
+        "application/json",
+        "text/markdown",
+        "application/xml",
+    ];
     /// The response of `status` with this body, of its media type.
     fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
         match self {

@@ -349,6 +349,12 @@ pub enum GetFileOkBody {
     Json(Item),
 }
 impl GetFileOkBody {
+    /// Its media types in the spec's order: which one the request's
+    /// `Accept` prefers is `ctx.preferred(Self::MEDIA_TYPES)`.
+    pub const MEDIA_TYPES: &'static [&'static str] = &[
+        "application/pdf",
+        "application/json",
+    ];
     /// The response of `status` with this body, of its media type.
     fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
         match self {
@@ -843,7 +849,18 @@ impl<A: ::charter_runtime::Authenticator> Api for Mock<A> {
     > + Send {
         async move {
             Ok(GetFileResponse::Ok {
-                body: GetFileOkBody::Pdf(::charter_runtime::Bytes::new()),
+                body: match ctx.preferred(GetFileOkBody::MEDIA_TYPES) {
+                    Some("application/json") => {
+                        GetFileOkBody::Json(
+                            ::charter_runtime::mock_body::<
+                                Item,
+                            >(
+                                r#"{"id":"00000000-0000-0000-0000-000000000000","name":"sampless","kind":"tool","created":"2000-01-01T00:00:00Z","tags":["sample","sample"],"size":10}"#,
+                            )?,
+                        )
+                    }
+                    _ => GetFileOkBody::Pdf(::charter_runtime::Bytes::new()),
+                },
             })
         }
     }

@@ -1,8 +1,8 @@
 //! The generated mock of `edge_mock` (`Settings::with_mock`) answers every
 //! operation as documented: the first success with a body made up from its
 //! schema (formats, enums, bounds, required properties, a discriminator),
-//! required headers present, the first media type of several, a range as
-//! bytes; `default` as 200; an operation documenting only errors with its
+//! required headers present, of several media types the one `Accept`
+//! prefers (the first without one), a range as bytes; `default` as 200; an operation documenting only errors with its
 //! first, as a problem. Requests are still validated before it is called.
 
 use axum::body::Body;
@@ -111,4 +111,34 @@ async fn raw_bodies_and_bodiless_answers_are_as_documented() {
     assert_eq!(status, StatusCode::NOT_FOUND, "the first documented error");
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(body["code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn of_several_media_types_the_one_accept_prefers() {
+    let router = router();
+    let with_accept = |accept: &str| {
+        get("/items/3/file")
+            .header("accept", accept)
+            .body(Body::empty())
+            .expect("request")
+    };
+    for (accept, expected) in [
+        ("application/json", "application/json"),
+        (
+            "application/pdf;q=0.5, application/json;q=0.9",
+            "application/json",
+        ),
+        ("application/json, application/pdf", "application/pdf"),
+        ("*/*", "application/pdf"),
+        // Nothing acceptable: the mock answers its first anyway.
+        ("text/html", "application/pdf"),
+    ] {
+        let (status, headers, _) = call(&router, with_accept(accept)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], expected, "Accept: {accept}");
+    }
+    assert_eq!(
+        spec::GetFileOkBody::MEDIA_TYPES,
+        ["application/pdf", "application/json"]
+    );
 }

@@ -53,11 +53,26 @@ fn body(rt: &TokenStream, variant: &ResponseVariant) -> Option<Option<TokenStrea
         return Some(None);
     }
     match (variant.body_kind, variant.media.as_slice()) {
-        (BodyKind::OneOf, [first, ..]) => {
+        (BodyKind::OneOf, [first, rest @ ..]) => {
+            // The media type the request's `Accept` prefers; the first
+            // when it accepts none.
             let alternatives = variant.body.as_ref()?;
-            let which = &first.variant;
-            let value = value(rt, first)?;
-            Some(Some(quote!(#alternatives::#which(#value))))
+            let value_in = |media: &Media| -> Option<TokenStream> {
+                let which = &media.variant;
+                let value = value(rt, media)?;
+                Some(quote!(#alternatives::#which(#value)))
+            };
+            let otherwise = value_in(first)?;
+            let arms = rest.iter().filter_map(|media| {
+                let essence = media.essence.as_str();
+                value_in(media).map(|value| quote!(Some(#essence) => #value,))
+            });
+            Some(Some(quote! {
+                match ctx.preferred(#alternatives::MEDIA_TYPES) {
+                    #(#arms)*
+                    _ => #otherwise,
+                }
+            }))
         }
         (_, [only]) => value(rt, only).map(Some),
         _ => None,

@@ -118,11 +118,16 @@ fn alternatives_enum(
         let make = respond(rt, media, &quote!(status));
         quote!(Self::#variant(body) => #make)
     });
+    let media_types = alternatives.iter().map(|media| media.essence.as_str());
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone)]
         pub enum #ident { #(#variants,)* }
         impl #ident {
+            /// Its media types in the spec's order: which one the request's
+            /// `Accept` prefers is `ctx.preferred(Self::MEDIA_TYPES)`.
+            pub const MEDIA_TYPES: &'static [&'static str] = &[#(#media_types),*];
+
             /// The response of `status` with this body, of its media type.
             fn respond(self, status: axum::http::StatusCode) -> axum::response::Response {
                 match self { #(#arms,)* }
