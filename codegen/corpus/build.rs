@@ -23,7 +23,9 @@ fn main() {
     let Some(dir) = std::env::var_os("CHARTER_OPENAPI_CORPUS") else {
         return;
     };
-    let dir = PathBuf::from(dir);
+    // Relative to where cargo was run, not to this crate: made absolute.
+    let dir = std::fs::canonicalize(PathBuf::from(&dir))
+        .unwrap_or_else(|e| panic!("CHARTER_OPENAPI_CORPUS={}: {e}", dir.display()));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     for name in DOCUMENTS {
         let path = dir.join(format!("{name}.yaml"));

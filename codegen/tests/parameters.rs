@@ -107,15 +107,32 @@ fn shapes_no_style_can_carry_are_refused() {
         &format!("{AT}.schema.properties.a"),
         "content: application/json",
     );
+    // A map is a `deepObject`, or packed into one value; never spread as
+    // `form`, which would claim every other query key.
     fails_at(
         "        - {name: q, in: query, schema: {type: object, additionalProperties: {type: string}}}",
         &format!("{AT}.schema"),
-        "lists its `properties`",
+        "use `style: deepObject`",
     );
     fails_at(
-        "        - {name: q, in: query, schema: {type: object, properties: {a: {type: string}}, additionalProperties: {type: string}}}",
+        "        - {name: q, in: query, style: deepObject, schema: {type: object, properties: {a: {type: string}}, additionalProperties: {type: string}}}",
+        &format!("{AT}.schema"),
+        "either a map or lists its `properties`",
+    );
+    fails_at(
+        "        - {name: q, in: query, style: deepObject, schema: {type: object, additionalProperties: {type: object}}}",
         &format!("{AT}.schema.additionalProperties"),
         "content: application/json",
+    );
+    fails_at(
+        "        - {name: q, in: query, style: deepObject, schema: {type: object, required: [a], additionalProperties: {type: string}}}",
+        &format!("{AT}.schema"),
+        "names no `required` keys",
+    );
+    fails_at(
+        "        - {name: q, in: query, style: deepObject, schema: {type: object, maxProperties: 3, additionalProperties: {type: string}}}",
+        &format!("{AT}.schema.maxProperties"),
+        "cannot be checked",
     );
     fails_at(
         "        - {name: q, in: query, schema: {type: object, additionalProperties: false, properties: {a: {type: string}}}}",

@@ -215,6 +215,19 @@ impl edge_parameters::Api for Fake {
         })
     }
 
+    async fn list_labels(
+        &self,
+        _ctx: &RequestContext,
+        query: edge_parameters::ListLabelsQuery,
+        headers: edge_parameters::ListLabelsHeaders,
+    ) -> Result<edge_parameters::ListLabelsResponse, Problem> {
+        Ok(edge_parameters::ListLabelsResponse::Ok {
+            body: echo(serde_json::json!({
+                "tag": query.tag, "meta": query.meta, "labels": headers.x_labels,
+            })),
+        })
+    }
+
     async fn get_batch(
         &self,
         _ctx: &RequestContext,
@@ -1082,4 +1095,44 @@ async fn path_and_header_violations_are_reported_with_their_location() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(violations(&body), ["header #/X-Size", "path #/point"]);
     assert_eq!(detail(&body, "#/X-Size"), "must list `name=value` pairs");
+}
+
+#[tokio::test]
+async fn maps_take_any_key_and_check_every_value() {
+    let labels = [("x-labels", "a,true,b,false")];
+    let (status, body) = fetch_with(
+        "/labels?tag[color]=3&tag%5Bsize%5D=10&meta=a,x,b%2Cc,y&other=1",
+        &labels,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tag"], serde_json::json!({"color": 3, "size": 10}));
+    assert_eq!(body["meta"], serde_json::json!({"a": "x", "b,c": "y"}));
+    assert_eq!(body["labels"], serde_json::json!({"a": true, "b": false}));
+
+    // Absent maps are absent, not empty.
+    let (status, body) = fetch_with("/labels", &labels).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tag"], serde_json::Value::Null);
+
+    // Every value is checked, each violation at its key.
+    let (status, body) = fetch_with(
+        "/labels?tag[color]=11&tag[size]=big&tag[size]=2&meta=a,long",
+        &[("x-labels", "a,maybe")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        violations(&body),
+        [
+            "header #/X-Labels/a",
+            "query #/meta/a",
+            "query #/tag/color",
+            "query #/tag/size",
+        ]
+    );
+    assert_eq!(detail(&body, "#/tag/size"), "must be given at most once");
+    let (status, body) = fetch("/labels").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(violations(&body), ["header #/X-Labels"]);
 }

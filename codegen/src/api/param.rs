@@ -5,8 +5,8 @@
 //! A scalar becomes a `ParamRule`; an array an `ArrayRule` holding its
 //! items' `ParamRule`; an object an `ObjectRule` holding one per property;
 //! a `content` parameter a `ContentRule` holding its JSON Schema. Whatever
-//! of a parameter a rule cannot check (a nested array, `multipleOf`, a map)
-//! is an error naming its place in the spec, never left out.
+//! of a parameter a rule cannot check (a nested array, `multipleOf`, a map
+//! of objects) is an error naming its place in the spec, never left out.
 
 use heck::{ToShoutySnakeCase, ToUpperCamelCase};
 use proc_macro2::TokenStream;
@@ -332,19 +332,25 @@ impl ApiGen<'_> {
             }
             _ => {}
         }
-        let nested = "an object parameter lists its `properties`, each a string, integer, number \
-                      or boolean; send other shapes as a JSON document (`content: application/json`)";
+        let nested = "an object parameter lists its `properties`, or is a map \
+                      (`additionalProperties` with a schema and no `properties`), its values \
+                      strings, integers, numbers or booleans; send other shapes as a JSON \
+                      document (`content: application/json`)";
+        let spread = place.location == Location::Query && layout.explode;
+        let extra = resolved.get("additionalProperties");
+        if let Some(values) = extra.as_ref().filter(|e| e.value.is_object()) {
+            return self.map(place, resolved, layout, values, spread, nested);
+        }
         let properties = resolved
             .get("properties")
             .ok_or_else(|| resolved.error(nested))?;
-        let closed = match resolved.get("additionalProperties") {
+        let closed = match extra {
             None => false,
             Some(extra) => match extra.value {
                 Value::Bool(allowed) => !allowed,
                 _ => return Err(extra.error(nested)),
             },
         };
-        let spread = place.location == Location::Query && layout.explode;
         if closed && spread && layout.style == "form" {
             return Err(resolved.error(
                 "`additionalProperties: false` cannot be checked on an exploded `form` object: \
@@ -375,17 +381,7 @@ impl ApiGen<'_> {
             keys.push(key);
             names.push(property.to_owned());
         }
-        let (name, lookup, loc) = (place.name, place.lookup, place.location.runtime_variant());
-        let style = layout.variant(rt);
-        let explode = layout.explode;
-        let mut expr = quote!(#rt::ObjectRule::new(
-            #rt::Location::#loc,
-            #name,
-            #lookup,
-            #style,
-            #explode,
-            &[#(#rules),*]
-        ));
+        let mut expr = self.object_rule(place, layout, quote!(&[#(#rules),*]));
         if let Some(list) = resolved.get("required") {
             let mut required = Vec::new();
             for item in list.items()? {
@@ -401,19 +397,86 @@ impl ApiGen<'_> {
         if closed {
             expr = quote!(#expr.closed());
         }
-        // Spread over the query, the properties are its keys; otherwise the
-        // object is one value under its own name.
-        let keys = if spread {
-            keys
-        } else {
-            vec![place.name.to_owned()]
-        };
-        Ok(Rule {
-            ty: quote!(#rt::ObjectRule),
-            expr: allow_reserved(expr, layout),
+        Ok(object_result(
+            rt,
+            place,
+            layout,
+            expr,
             compiled,
-            keys: place.query_keys(keys),
-        })
+            spread.then_some(keys),
+        ))
+    }
+
+    /// The rule of a map parameter (`additionalProperties` with a schema):
+    /// an `ObjectRule` without properties whose `values` rule checks each
+    /// value. Spread over the query only as a `deepObject` (`tag[color]=red`):
+    /// an exploded `form` map would claim every other key of the query.
+    fn map(
+        &self,
+        place: &Place<'_>,
+        resolved: &At<'_>,
+        layout: &Layout<'_>,
+        values: &At<'_>,
+        spread: bool,
+        nested: &str,
+    ) -> Result<Rule, Error> {
+        let rt = &self.runtime;
+        if resolved.get("properties").is_some() {
+            return Err(resolved
+                .error("an object parameter is either a map or lists its `properties`, not both"));
+        }
+        if spread && layout.style == "form" {
+            return Err(resolved.error(
+                "a map cannot be an exploded `form` parameter: its keys would be every other key \
+                 of the query; use `style: deepObject` (`name[key]=value`)",
+            ));
+        }
+        if resolved.get("required").is_some() {
+            return Err(resolved.error("a map parameter names no `required` keys"));
+        }
+        let values = self.spec.resolve(values.clone())?;
+        if !matches!(
+            values.str("type"),
+            Some("integer" | "number" | "boolean" | "string")
+        ) {
+            return Err(values.error(nested));
+        }
+        let mut compiled = Vec::new();
+        let ident = place.static_ident("VALUES_PATTERN");
+        let rule = self.scalar(place, place.name, place.name, &values, ident, &mut compiled)?;
+        let expr = self.object_rule(place, layout, quote!(&[]));
+        let expr = quote!(#expr.values(&#rule));
+        // A spread map's keys are `name[...]`, whatever they are.
+        let spread_keys = spread.then(|| vec![format!("{}[*]", place.name)]);
+        Ok(object_result(
+            rt,
+            place,
+            layout,
+            expr,
+            compiled,
+            spread_keys,
+        ))
+    }
+
+    /// `ObjectRule::new(...)` for the parameter at `place` with `properties`.
+    fn object_rule(
+        &self,
+        place: &Place<'_>,
+        layout: &Layout<'_>,
+        properties: TokenStream,
+    ) -> TokenStream {
+        let rt = &self.runtime;
+        let (name, lookup, loc) = (place.name, place.lookup, place.location.runtime_variant());
+        let style = layout.variant(rt);
+        let explode = layout.explode;
+        quote!(#rt::ObjectRule::new(
+            #rt::Location::#loc,
+            #name,
+            #lookup,
+            #style,
+            #explode,
+            #properties
+        ))
     }
 
     /// The rule of a `content` parameter: a JSON document and its schema.
@@ -633,6 +696,25 @@ fn check_unchecked(node: &At<'_>) -> Result<(), Error> {
              document (`content: application/json`) to have its schema checked in full",
         )),
         None => Ok(()),
+    }
+}
+
+/// The rule of an object parameter: spread over the query, the keys it
+/// reads are `spread_keys`; otherwise it is one value under its own name.
+fn object_result(
+    rt: &TokenStream,
+    place: &Place<'_>,
+    layout: &Layout<'_>,
+    expr: TokenStream,
+    compiled: Vec<(syn::Ident, Compiled)>,
+    spread_keys: Option<Vec<String>>,
+) -> Rule {
+    let keys = spread_keys.unwrap_or_else(|| vec![place.name.to_owned()]);
+    Rule {
+        ty: quote!(#rt::ObjectRule),
+        expr: allow_reserved(expr, layout),
+        compiled,
+        keys: place.query_keys(keys),
     }
 }
 

@@ -359,6 +359,19 @@ pub static OPERATIONS: &[::charter_runtime::OperationInfo] = &[
         extensions: &[],
     },
     ::charter_runtime::OperationInfo {
+        operation_id: "listLabels",
+        method: "GET",
+        route: "/labels",
+        summary: "Maps in the query and a header",
+        tags: &[],
+        deprecated: false,
+        security: &[],
+        schemes: SECURITY_SCHEMES,
+        rate_limit: "default",
+        produces: &["application/json"],
+        extensions: &[],
+    },
+    ::charter_runtime::OperationInfo {
         operation_id: "getBatch",
         method: "GET",
         route: "/batches/{ids}/{tags}/{point}/{version}",
@@ -993,6 +1006,114 @@ impl axum::response::IntoResponse for SearchPetsResponse {
         }
     }
 }
+/// Query parameters of `listLabels`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListLabelsQuery {
+    /// Deep object map - `tag[color]=3&tag[size]=5`.
+    pub tag: Option<std::collections::BTreeMap<String, i64>>,
+    /// Form map, not exploded - `meta=a,x,b,y`.
+    pub meta: Option<std::collections::BTreeMap<String, String>>,
+}
+impl ListLabelsQuery {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
+    ) -> Option<Self> {
+        static TAG: ::charter_runtime::ObjectRule = ::charter_runtime::ObjectRule::new(
+                ::charter_runtime::Location::Query,
+                "tag",
+                "tag",
+                ::charter_runtime::Style::DeepObject,
+                true,
+                &[],
+            )
+            .values(
+                &::charter_runtime::ParamRule::new(
+                        ::charter_runtime::Location::Query,
+                        "tag",
+                        "tag",
+                        ::charter_runtime::ParamKind::Integer,
+                    )
+                    .maximum(10.0, false),
+            );
+        static META: ::charter_runtime::ObjectRule = ::charter_runtime::ObjectRule::new(
+                ::charter_runtime::Location::Query,
+                "meta",
+                "meta",
+                ::charter_runtime::Style::Form,
+                false,
+                &[],
+            )
+            .values(
+                &::charter_runtime::ParamRule::new(
+                        ::charter_runtime::Location::Query,
+                        "meta",
+                        "meta",
+                        ::charter_runtime::ParamKind::String,
+                    )
+                    .max_length(3),
+            );
+        let tag = ::charter_runtime::optional::<
+            std::collections::BTreeMap<String, i64>,
+        >(source, &TAG, violations);
+        let meta = ::charter_runtime::optional::<
+            std::collections::BTreeMap<String, String>,
+        >(source, &META, violations);
+        Some(Self { tag: tag?, meta: meta? })
+    }
+}
+/// Header parameters of `listLabels`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListLabelsHeaders {
+    /// Simple map - `X-Labels: a,1,b,2`.
+    pub x_labels: std::collections::BTreeMap<String, bool>,
+}
+impl ListLabelsHeaders {
+    /// Parses and checks every parameter, recording each violation;
+    /// `None` when any is missing or invalid.
+    pub fn extract(
+        source: &impl ::charter_runtime::ParamSource,
+        violations: &mut Vec<::charter_runtime::Violation>,
+    ) -> Option<Self> {
+        static X_LABELS: ::charter_runtime::ObjectRule = ::charter_runtime::ObjectRule::new(
+                ::charter_runtime::Location::Header,
+                "X-Labels",
+                "x-labels",
+                ::charter_runtime::Style::Simple,
+                false,
+                &[],
+            )
+            .values(
+                &::charter_runtime::ParamRule::new(
+                    ::charter_runtime::Location::Header,
+                    "X-Labels",
+                    "X-Labels",
+                    ::charter_runtime::ParamKind::Boolean,
+                ),
+            );
+        let x_labels = ::charter_runtime::required::<
+            std::collections::BTreeMap<String, bool>,
+        >(source, &X_LABELS, violations);
+        Some(Self { x_labels: x_labels? })
+    }
+}
+/// The responses of `listLabels` other than problems.
+#[derive(Debug, Clone)]
+pub enum ListLabelsResponse {
+    /// 200: The maps as the operation received them.
+    Ok { body: serde_json::Map<String, serde_json::Value> },
+}
+impl axum::response::IntoResponse for ListLabelsResponse {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Ok { body } => {
+                ::charter_runtime::json_response(axum::http::StatusCode::OK, &body)
+            }
+        }
+    }
+}
 /// Path parameters of `getBatch`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetBatchPath {
@@ -1256,6 +1377,19 @@ pub trait Api: ::charter_runtime::Authenticator {
     ) -> impl std::future::Future<
         Output = Result<SearchPetsResponse, ::charter_runtime::Problem>,
     > + Send;
+    /// Maps in the query and a header
+    ///
+    /// `GET /labels` (`listLabels`)
+    ///
+    /// Parameters whose keys are the client's (`additionalProperties` with a schema).
+    fn list_labels(
+        &self,
+        ctx: &::charter_runtime::RequestContext,
+        query: ListLabelsQuery,
+        headers: ListLabelsHeaders,
+    ) -> impl std::future::Future<
+        Output = Result<ListLabelsResponse, ::charter_runtime::Problem>,
+    > + Send;
     /// Read a batch by arrays and objects in the path and headers
     ///
     /// `GET /batches/{ids}/{tags}/{point}/{version}` (`getBatch`)
@@ -1294,6 +1428,7 @@ pub fn router<A: Api>(api: A) -> axum::Router {
         )
         .route("/pets", axum::routing::get(handle_list_pets::<A>))
         .route("/pets/search", axum::routing::get(handle_search_pets::<A>))
+        .route("/labels", axum::routing::get(handle_list_labels::<A>))
         .route(
             "/batches/{ids}/{tags}/{point}/{version}",
             axum::routing::get(handle_get_batch::<A>),
@@ -1469,13 +1604,37 @@ async fn handle_search_pets<A: Api>(
         Err(problem) => ctx.problem(problem),
     }
 }
+/// Serves `GET /labels` (`listLabels`).
+async fn handle_list_labels<A: Api>(
+    axum::extract::State(api): axum::extract::State<A>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, _body) = request.into_parts();
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[5], &parts);
+    if let Err(problem) = api.admit_request(&ctx, &parts).await {
+        return ctx.problem(problem);
+    }
+    let mut violations = Vec::new();
+    let query = ListLabelsQuery::extract(
+        &::charter_runtime::query_source(&parts),
+        &mut violations,
+    );
+    let headers = ListLabelsHeaders::extract(&parts.headers, &mut violations);
+    let (Some(query), Some(headers)) = (query, headers) else {
+        return ctx.problem(::charter_runtime::Problem::validation(violations));
+    };
+    match api.list_labels(&ctx, query, headers).await {
+        Ok(response) => ctx.finish(axum::response::IntoResponse::into_response(response)),
+        Err(problem) => ctx.problem(problem),
+    }
+}
 /// Serves `GET /batches/{ids}/{tags}/{point}/{version}` (`getBatch`).
 async fn handle_get_batch<A: Api>(
     axum::extract::State(api): axum::extract::State<A>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[5], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[6], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }
@@ -1502,7 +1661,7 @@ async fn handle_ping<A: Api>(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _body) = request.into_parts();
-    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[6], &parts);
+    let ctx = ::charter_runtime::RequestContext::new(&OPERATIONS[7], &parts);
     if let Err(problem) = api.admit_request(&ctx, &parts).await {
         return ctx.problem(problem);
     }

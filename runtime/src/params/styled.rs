@@ -276,6 +276,9 @@ pub struct ObjectRule {
     /// is a violation rather than ignored.
     pub closed: bool,
     pub allow_reserved: bool,
+    /// A map (`additionalProperties` with a schema): the rule every value
+    /// is checked by, whatever its key.
+    pub values: Option<&'static ParamRule>,
 }
 
 impl ObjectRule {
@@ -297,6 +300,7 @@ impl ObjectRule {
             required: &[],
             closed: false,
             allow_reserved: false,
+            values: None,
         }
     }
 
@@ -307,6 +311,12 @@ impl ObjectRule {
 
     pub const fn closed(mut self) -> Self {
         self.closed = true;
+        self
+    }
+
+    /// A map: any key, each value checked by `rule`.
+    pub const fn values(mut self, rule: &'static ParamRule) -> Self {
+        self.values = Some(rule);
         self
     }
 
@@ -344,15 +354,27 @@ impl ObjectRule {
                 Err(detail) => pairs.push((Cow::Borrowed(property.name), Err(detail))),
             }
         }
-        if self.closed && self.style == Style::DeepObject {
-            for key in source.keys() {
+        if (self.closed || self.values.is_some()) && self.style == Style::DeepObject {
+            let mut keys = source.keys();
+            // A key given twice is read (and refused) once.
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
                 let inner = key
                     .strip_prefix(self.name)
                     .and_then(|rest| rest.strip_prefix('['))
                     .and_then(|rest| rest.strip_suffix(']'));
-                if let Some(inner) = inner
-                    && !self.properties.iter().any(|p| p.name == inner)
-                {
+                let Some(inner) = inner.filter(|i| !self.properties.iter().any(|p| p.name == *i))
+                else {
+                    continue;
+                };
+                if self.values.is_some() {
+                    match source.raw(key) {
+                        Ok(None) => {}
+                        Ok(Some(raw)) => pairs.push((Cow::Borrowed(inner), Ok(raw))),
+                        Err(detail) => pairs.push((Cow::Borrowed(inner), Err(detail))),
+                    }
+                } else {
                     violations.push(self.violation(Some(inner), "is not a known field"));
                 }
             }
@@ -420,24 +442,26 @@ impl<T: DeserializeOwned> ReadParam<T> for ObjectRule {
         // Properties given, valid or not: a bad one is not also missing.
         let mut given: Vec<&str> = Vec::new();
         for (name, raw) in &pairs {
-            let Some(property) = self.properties.iter().find(|p| p.name == name.as_ref()) else {
+            let name = name.as_ref();
+            let property = self.properties.iter().find(|p| p.name == name);
+            let Some(rule) = property.or(self.values) else {
                 if self.closed {
                     violations.push(self.violation(Some(name), "is not a known field"));
                 }
                 continue;
             };
-            if given.contains(&property.name) {
+            if given.contains(&name) {
                 violations.push(self.violation(Some(name), "must be given at most once"));
                 continue;
             }
-            given.push(property.name);
+            given.push(name);
             let value = raw
                 .and_then(|raw| source.decode(raw, self.allow_reserved))
                 .map_err(str::to_owned)
-                .and_then(|text| property.json(&text));
+                .and_then(|text| rule.json(&text));
             match value {
                 Ok(value) => {
-                    object.insert(property.name.to_owned(), value);
+                    object.insert(name.to_owned(), value);
                 }
                 Err(detail) => violations.push(self.violation(Some(name), detail)),
             }
