@@ -32,7 +32,6 @@ use quote::quote;
 use serde_json::Value;
 
 pub use error::{Error, Warning};
-pub use json_schema::convert as to_json_schema;
 pub use sample::sample as sample_value;
 
 /// How the generated code is wired into its host crate.
@@ -114,6 +113,18 @@ pub fn load(source: &str) -> Result<Value, Error> {
     Ok(value)
 }
 
+/// The JSON Schema of the OpenAPI 3.0 schema at `pointer` (a JSON pointer,
+/// `$ref`s resolved in `document`), as the generated router checks request
+/// bodies with: for tools checking a body against the spec. Recursive
+/// schemas are an error.
+pub fn json_schema_at(document: &Value, pointer: &str) -> Result<Value, Error> {
+    let spec = spec::Spec { root: document };
+    let node = document
+        .pointer(pointer)
+        .ok_or_else(|| Error::at("$", format!("no schema at `{pointer}`")))?;
+    json_schema::convert(&spec, &spec::At::new(node, spec::OwnedPath::root()))
+}
+
 /// The spec as pretty JSON, for serving to API portals.
 pub fn to_json(source: &str) -> Result<String, Error> {
     let value = load(source)?;
@@ -172,7 +183,12 @@ fn generate_tokens(
     let runtime: TokenStream = syn::parse_str::<syn::Path>(&settings.runtime)
         .map(|p| quote!(#p))
         .map_err(|e| Error::at("$", format!("runtime path `{}`: {e}", settings.runtime)))?;
-    let mut types = types::TypeGen::new(&spec, &settings.replacements, runtime.clone());
+    let mut types = types::TypeGen::new(
+        &spec,
+        &settings.replacements,
+        runtime.clone(),
+        settings.mock,
+    );
     types.components()?;
     let mut api = api::ApiGen::new(&spec, runtime);
     api.collect(&mut types)?;

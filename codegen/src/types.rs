@@ -20,6 +20,9 @@ pub use crate::naming::{field_ident, field_name};
 /// take one gets a suffix instead.
 const RESERVED_TYPES: &[&str] = &["A", "Api", "Option", "Result", "Send", "String", "Vec"];
 
+/// Reserved as well when the file holds the mock (`Settings::with_mock`).
+const MOCK_TYPE: &str = "Mock";
+
 /// Collects the type definitions a spec needs, named and inline.
 pub struct TypeGen<'a> {
     pub spec: &'a Spec<'a>,
@@ -35,25 +38,34 @@ pub struct TypeGen<'a> {
     components: BTreeMap<String, String>,
     /// The functions giving fields their defaults.
     default_fns: Namespace,
+    /// `RESERVED_TYPES`, and `Mock` with the mock.
+    reserved: Vec<&'static str>,
 }
 
 impl<'a> TypeGen<'a> {
+    /// `mock`: the file also holds `Mock`, whose name no schema may take.
     pub fn new(
         spec: &'a Spec<'a>,
         replacements: &'a BTreeMap<String, String>,
         runtime: TokenStream,
+        mock: bool,
     ) -> Self {
+        let mut reserved = RESERVED_TYPES.to_vec();
+        if mock {
+            reserved.push(MOCK_TYPE);
+        }
         TypeGen {
             spec,
             replacements,
             defs: BTreeMap::new(),
             runtime,
-            names: RESERVED_TYPES
+            names: reserved
                 .iter()
                 .map(|name| ((*name).to_owned(), String::new()))
                 .collect(),
             components: BTreeMap::new(),
             default_fns: Namespace::default(),
+            reserved,
         }
     }
 
@@ -71,7 +83,7 @@ impl<'a> TypeGen<'a> {
             .filter(|(name, _)| !self.replacements.contains_key(*name))
             .collect();
         let wires: Vec<&str> = entries.iter().map(|(name, _)| *name).collect();
-        let names = Namespace::with(RESERVED_TYPES).assign(&wires, naming::type_name, "");
+        let names = Namespace::with(&self.reserved).assign(&wires, naming::type_name, "");
         for ((wire, node), name) in entries.iter().zip(&names) {
             self.names.insert(name.clone(), node.path.0.clone());
             self.components.insert((*wire).to_owned(), name.clone());

@@ -449,3 +449,19 @@ fn an_operation_without_a_listed_success_answers_default_or_only_problems() {
     // A strict spec refuses both.
     assert!(generate(&strict(&source), &settings()).is_err());
 }
+
+#[test]
+fn a_schema_named_mock_gives_way_to_the_mock() {
+    let source = format!(
+        "{}    Mock: {{type: object, properties: {{a: {{type: string}}}}}}\n",
+        spec(&format!(
+            "  /m:\n    get:\n      operationId: m\n      {OK_RESPONSE}"
+        ))
+    );
+    let plain = generate(&source, &settings()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plain.contains("pub struct Mock {"), "{plain}");
+    let mocked = generate(&source, &settings().with_mock()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(mocked.contains("pub struct Mock<A>(pub A);"), "{mocked}");
+    assert_eq!(mocked.matches("pub struct Mock").count(), 2, "{mocked}");
+    assert!(!mocked.contains("pub struct Mock {"), "{mocked}");
+}

@@ -3,7 +3,7 @@
 //! (path, required query and header parameters, credentials, body, all
 //! from the schemas) is answered with the status the operation documents
 //! first as a success (or, with none, its first error), and a JSON body
-//! where it documents one. A request the router refuses as invalid fails
+//! valid against the document's schema for it. A request the router refuses as invalid fails
 //! the test too unless the document's own constraints cannot be met by a
 //! made-up value (a `pattern`): then the refusal must be a validation
 //! problem, and it is listed.

@@ -1,5 +1,6 @@
 //! Makes up one request per operation of a document, sends it to the
-//! generated router and judges the answer (see `tests/corpus.rs`).
+//! generated router and judges the answer (see `tests/corpus.rs`): a JSON
+//! body is checked against the document's schema for it.
 
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -32,6 +33,8 @@ pub async fn drive(path: &str, warnings: &str, router: axum::Router) {
     let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let document = charter_codegen::load(&source).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut answered = 0;
+    let mut unchecked = 0;
+    let mut checked = 0;
     let mut refused = Vec::new();
     let mut failures = Vec::new();
     let paths = document["paths"].as_object().expect("paths");
@@ -64,12 +67,29 @@ pub async fn drive(path: &str, warnings: &str, router: axum::Router) {
             if status == expected {
                 let json =
                     content_type.starts_with("application/json") || content_type.contains("+json");
-                if json && serde_json::from_slice::<Value>(&body).is_err() {
-                    failures.push(format!(
-                        "{what}: {status} with a body that is not JSON: {text}"
-                    ));
-                } else {
-                    answered += 1;
+                let pointer = format!("/paths/{}/{method}", escape(route));
+                match (json, serde_json::from_slice::<Value>(&body)) {
+                    (false, _) => answered += 1,
+                    (true, Err(_)) => {
+                        failures.push(format!(
+                            "{what}: {status} with a body that is not JSON: {text}"
+                        ));
+                    }
+                    (true, Ok(value)) => {
+                        match conforms(&document, &pointer, status, &content_type, &value) {
+                            Some(Err(why)) => {
+                                failures.push(format!("{what}: {status}: {why}: {text}"))
+                            }
+                            Some(Ok(())) => {
+                                checked += 1;
+                                answered += 1;
+                            }
+                            None => {
+                                unchecked += 1;
+                                answered += 1;
+                            }
+                        }
+                    }
                 }
             } else if matches!(status, 400 | 422)
                 && content_type == "application/problem+json"
@@ -85,7 +105,10 @@ pub async fn drive(path: &str, warnings: &str, router: axum::Router) {
         }
     }
     eprintln!(
-        "{path}: {answered} operations answered as documented, {} refused as invalid \
+        "{path}: {answered} operations answered as documented ({checked} JSON bodies valid \
+         against their schemas, {unchecked} with a \
+         body the document gives no checkable schema: a problem for an operation that \
+         documents only errors, or a recursive schema), {} refused as invalid \
          (a `pattern` the made-up value misses), {} warnings",
         refused.len(),
         warnings.lines().count()
@@ -101,6 +124,60 @@ pub async fn drive(path: &str, warnings: &str, router: axum::Router) {
         failures.join("\n")
     );
     assert!(answered > 0, "{path}: no operation answered as documented");
+}
+
+/// Whether `body`, answered with `status` and `content_type` by the
+/// operation at `pointer`, is valid against the schema the document gives
+/// it; `None` when it gives none, or one that cannot be checked (recursive).
+fn conforms(
+    document: &Value,
+    pointer: &str,
+    status: u16,
+    content_type: &str,
+    body: &Value,
+) -> Option<Result<(), String>> {
+    let responses = document.pointer(&format!("{pointer}/responses"))?;
+    let code = status.to_string();
+    let mut at = match responses.get(&code) {
+        Some(_) => format!("{pointer}/responses/{code}"),
+        None => format!("{pointer}/responses/default"),
+    };
+    if let Some(target) = document
+        .pointer(&at)
+        .and_then(|r| r.get("$ref"))
+        .and_then(Value::as_str)
+    {
+        at = target.trim_start_matches('#').to_owned();
+    }
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let schema_at = format!("{at}/content/{}/schema", escape(essence));
+    document.pointer(&schema_at)?;
+    let schema = charter_codegen::json_schema_at(document, &schema_at).ok()?;
+    let validator = match jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&schema)
+    {
+        Ok(validator) => validator,
+        Err(error) => return Some(Err(format!("the schema does not compile: {error}"))),
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    Some(if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the body does not match its schema: {}",
+            errors.join("; ")
+        ))
+    })
+}
+
+/// A JSON pointer token (RFC 6901).
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// The status the mock answers `operation` with: its first 2xx, else its
