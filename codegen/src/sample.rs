@@ -12,6 +12,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::spec::{At, OwnedPath, Spec};
+
 /// References followed, and schemas nested, before giving up with `null`
 /// (a required property that refers to its own schema has no finite value).
 const MAX_DEPTH: usize = 24;
@@ -87,16 +89,13 @@ fn sample_at(document: &Value, schema: &Value, depth: usize) -> Value {
     }
 }
 
-/// The schema `$ref` names (repeatedly), or the schema itself.
+/// The schema `$ref` names (repeatedly), or the schema itself; `None` for
+/// a reference that leads nowhere.
 fn resolve<'a>(document: &'a Value, schema: &'a Value) -> Option<&'a Value> {
-    let mut current = schema;
-    for _ in 0..MAX_DEPTH {
-        let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-            return Some(current);
-        };
-        current = document.pointer(reference.strip_prefix('#')?)?;
-    }
-    None
+    let spec = Spec { root: document };
+    spec.resolve(At::new(schema, OwnedPath::root()))
+        .ok()
+        .map(|at| at.value)
 }
 
 /// The required properties of an object schema.

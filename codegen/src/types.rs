@@ -38,8 +38,6 @@ pub struct TypeGen<'a> {
     components: BTreeMap<String, String>,
     /// The functions giving fields their defaults.
     default_fns: Namespace,
-    /// `RESERVED_TYPES`, and `Mock` with the mock.
-    reserved: Vec<&'static str>,
 }
 
 impl<'a> TypeGen<'a> {
@@ -50,22 +48,19 @@ impl<'a> TypeGen<'a> {
         runtime: TokenStream,
         mock: bool,
     ) -> Self {
-        let mut reserved = RESERVED_TYPES.to_vec();
-        if mock {
-            reserved.push(MOCK_TYPE);
-        }
+        let mock_type = mock.then_some(MOCK_TYPE);
         TypeGen {
             spec,
             replacements,
             defs: BTreeMap::new(),
             runtime,
-            names: reserved
+            names: RESERVED_TYPES
                 .iter()
+                .chain(&mock_type)
                 .map(|name| ((*name).to_owned(), String::new()))
                 .collect(),
             components: BTreeMap::new(),
             default_fns: Namespace::default(),
-            reserved,
         }
     }
 
@@ -83,7 +78,9 @@ impl<'a> TypeGen<'a> {
             .filter(|(name, _)| !self.replacements.contains_key(*name))
             .collect();
         let wires: Vec<&str> = entries.iter().map(|(name, _)| *name).collect();
-        let names = Namespace::with(&self.reserved).assign(&wires, naming::type_name, "");
+        // Only the reserved names are handed out yet.
+        let reserved: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        let names = Namespace::with(&reserved).assign(&wires, naming::type_name, "");
         for ((wire, node), name) in entries.iter().zip(&names) {
             self.names.insert(name.clone(), node.path.0.clone());
             self.components.insert((*wire).to_owned(), name.clone());
@@ -433,8 +430,8 @@ fn string_enum(ident: &Ident, docs: &TokenStream, node: &At<'_>) -> Result<Token
     })
 }
 
-/// A Rust expression for a schema `default`.
-fn default_literal(
+/// A Rust expression for a schema `default` (of a property or a parameter).
+pub(crate) fn default_literal(
     default: &At<'_>,
     schema: &At<'_>,
     ty: &TokenStream,

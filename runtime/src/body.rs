@@ -102,13 +102,16 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 
 /// Whether a media type (without parameters) is JSON: `application/json`
 /// or an `application/*+json` type.
+/// Compared without allocating: every JSON request body passes here.
 pub(crate) fn is_json_media_type(essence: &str) -> bool {
-    let lower = essence.to_ascii_lowercase();
-    lower == "application/json"
-        || lower
-            .strip_prefix("application/")
-            .and_then(|subtype| subtype.strip_suffix("+json"))
-            .is_some_and(|name| !name.is_empty())
+    const PREFIX: &str = "application/";
+    const SUFFIX: &str = "+json";
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > PREFIX.len() + SUFFIX.len()
+            && essence.is_char_boundary(PREFIX.len())
+            && essence.is_char_boundary(essence.len() - SUFFIX.len())
+            && essence[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+            && essence[essence.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX))
 }
 
 fn parse_body<T: DeserializeOwned>(
@@ -171,5 +174,33 @@ pub async fn optional_json_body<T: DeserializeOwned>(
     match read_json(parts, body).await? {
         Some(value) => parse_body(value, schema, violations).map(|parsed| parsed.map(Some)),
         None => Ok(Some(None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn json_media_types_are_recognised_in_any_case() {
+        let json = [
+            "application/json",
+            "Application/JSON",
+            "application/merge-patch+json",
+            "APPLICATION/VND.A+JSON",
+        ];
+        for essence in json {
+            assert!(is_json_media_type(essence), "{essence}");
+        }
+        let other = [
+            "application/+json",
+            "text/json",
+            "application/jsonx",
+            "application/x+jsonp",
+            "é/+json",
+        ];
+        for essence in other {
+            assert!(!is_json_media_type(essence), "{essence}");
+        }
     }
 }

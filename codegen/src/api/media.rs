@@ -8,6 +8,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use serde_json::Value;
 
+use super::headers::is_token;
 use super::{ApiGen, BodyKind};
 use crate::error::Error;
 use crate::json_schema;
@@ -566,12 +567,4 @@ fn variant(essence: &str) -> syn::Ident {
         },
     };
     naming::ident(&naming::variant_name(&words))
-}
-
-/// An RFC 9110 token, as both halves of a media type are.
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

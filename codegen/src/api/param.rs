@@ -18,7 +18,7 @@ use super::{ApiGen, Location, Param};
 use crate::error::Error;
 use crate::json_schema;
 use crate::spec::At;
-use crate::types::{TypeGen, doc_attrs, field_name};
+use crate::types::{TypeGen, default_literal, doc_attrs, field_name};
 
 /// A static a rule refers to, which `check_schemas` compiles at startup.
 pub(super) enum Compiled {
@@ -634,12 +634,12 @@ impl ApiGen<'_> {
                 let values = value
                     .items()?
                     .iter()
-                    .map(|item| scalar_default(item, &items, &item_ty))
+                    .map(|item| default_literal(item, &items, &item_ty))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(quote!(vec![#(#values),*]))
             }
             Some("integer" | "number" | "boolean" | "string") => {
-                scalar_default(value, resolved, ty)
+                default_literal(value, resolved, ty)
             }
             _ => Err(value.error("defaults of object and JSON parameters are not supported")),
         }
@@ -723,30 +723,6 @@ fn allow_reserved(expr: TokenStream, layout: &Layout<'_>) -> TokenStream {
         quote!(#expr.allow_reserved())
     } else {
         expr
-    }
-}
-
-/// A scalar default as a Rust expression of type `ty`.
-fn scalar_default(value: &At<'_>, schema: &At<'_>, ty: &TokenStream) -> Result<TokenStream, Error> {
-    match value.value {
-        Value::Bool(b) => Ok(quote!(#b)),
-        Value::Number(n) if schema.str("type") == Some("integer") => match n.as_i64() {
-            Some(i) => {
-                let lit = proc_macro2::Literal::i64_unsuffixed(i);
-                Ok(quote!(#lit))
-            }
-            None => Err(value.error("an integer default must be an integer")),
-        },
-        Value::Number(n) => {
-            let lit = proc_macro2::Literal::f64_unsuffixed(n.as_f64().unwrap_or_default());
-            Ok(quote!(#lit))
-        }
-        Value::String(s) if schema.get("enum").is_some() => {
-            let variant = crate::types::variant_ident(s);
-            Ok(quote!(#ty::#variant))
-        }
-        Value::String(s) if ty.to_string() == "String" => Ok(quote!(#s.to_owned())),
-        _ => Err(value.error("this kind of parameter `default` is not supported")),
     }
 }
 

@@ -348,10 +348,8 @@ impl ObjectRule {
         let before = violations.len();
         let mut pairs = Vec::new();
         for property in self.properties {
-            match source.raw(property.key) {
-                Ok(None) => {}
-                Ok(Some(raw)) => pairs.push((Cow::Borrowed(property.name), Ok(raw))),
-                Err(detail) => pairs.push((Cow::Borrowed(property.name), Err(detail))),
+            if let Some(raw) = source.raw(property.key).transpose() {
+                pairs.push((Cow::Borrowed(property.name), raw));
             }
         }
         if (self.closed || self.values.is_some()) && self.style == Style::DeepObject {
@@ -369,10 +367,8 @@ impl ObjectRule {
                     continue;
                 };
                 if self.values.is_some() {
-                    match source.raw(key) {
-                        Ok(None) => {}
-                        Ok(Some(raw)) => pairs.push((Cow::Borrowed(inner), Ok(raw))),
-                        Err(detail) => pairs.push((Cow::Borrowed(inner), Err(detail))),
+                    if let Some(raw) = source.raw(key).transpose() {
+                        pairs.push((Cow::Borrowed(inner), raw));
                     }
                 } else {
                     violations.push(self.violation(Some(inner), "is not a known field"));

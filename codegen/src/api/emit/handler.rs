@@ -41,28 +41,25 @@ pub(super) fn emit(
 
     let (auth_arg, auth_step) = authentication(rt, &op.security);
     let auth_call = auth_arg.as_ref().map(|_| quote!(auth,));
+    let signature = quote! {
+        fn #method_ident(
+            &self,
+            ctx: &#rt::RequestContext,
+            #auth_arg
+            #(#args),*
+        ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send
+    };
     out.trait_methods.push(quote! {
         #op_doc
         #[doc = ""]
         #description
-        fn #method_ident(
-            &self,
-            ctx: &#rt::RequestContext,
-            #auth_arg
-            #(#args),*
-        ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send;
+        #signature;
     });
-    let answer = super::mock::answer(rt, op);
-    out.mock_methods.push(quote! {
-        fn #method_ident(
-            &self,
-            ctx: &#rt::RequestContext,
-            #auth_arg
-            #(#args),*
-        ) -> impl std::future::Future<Output = Result<#response_ident, #rt::Problem>> + Send {
-            async move { #answer }
-        }
-    });
+    if out.mock {
+        let answer = super::mock::answer(rt, op);
+        out.mock_methods
+            .push(quote!(#signature { async move { #answer } }));
+    }
     let parts_binding = if op.websocket {
         quote!(mut parts)
     } else {

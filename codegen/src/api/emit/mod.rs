@@ -25,6 +25,8 @@ struct Output {
     /// Statics, input structs and response enums.
     items: Vec<TokenStream>,
     trait_methods: Vec<TokenStream>,
+    /// Whether the file holds `Mock` (`Settings::with_mock`).
+    mock: bool,
     /// The same methods as `Mock` implements them.
     mock_methods: Vec<TokenStream>,
     handlers: Vec<TokenStream>,
@@ -40,7 +42,10 @@ impl ApiGen<'_> {
     /// The file's items; with `mock`, also `Mock<A>` (`Settings::with_mock`).
     pub fn emit(&self, mock: bool) -> TokenStream {
         let rt = &self.runtime;
-        let mut out = Output::default();
+        let mut out = Output {
+            mock,
+            ..Output::default()
+        };
 
         for (name, schema) in &self.validated_components {
             let static_ident = format_ident!("{}_SCHEMA", name.to_shouty_snake_case());
@@ -63,6 +68,7 @@ impl ApiGen<'_> {
         let Output {
             items,
             trait_methods,
+            mock: _,
             mock_methods,
             handlers,
             infos,
